@@ -1,0 +1,88 @@
+#pragma once
+
+// A site's configuration, read from YAML (sites/*.yaml; reference in docs/configuration.md).
+// Loading happens once at startup; every problem is reported as one ConfigError naming the
+// file, the line, the key and what is wrong.
+
+#include "archipel/base/log.hpp"
+
+#include <boost/system/result.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace boost {
+struct source_location;
+}
+
+namespace archipel::site {
+
+/// A TCP endpoint: an IPv4/IPv6 literal or a host name, and a port (0: any free port).
+struct Endpoint {
+  std::string host;
+  std::uint16_t port = 0;
+
+  /// "127.0.0.1:7100", "[::1]:7100".
+  [[nodiscard]] std::string to_string() const;
+  friend bool operator==(const Endpoint&, const Endpoint&) = default;
+};
+
+struct PeerConfig {
+  std::string name;  ///< the peer site's name (a DNS-1123 label)
+  Endpoint address;  ///< its peer endpoint
+};
+
+/// The site's own Kubernetes: the embedded cluster served by this process, or an external
+/// kube-apiserver reached with the given credentials.
+struct ClusterConfig {
+  enum class Mode { kEmbedded, kExternal };
+  Mode mode = Mode::kEmbedded;
+  Endpoint listen;                         ///< embedded: where its API is served
+  std::string url;                         ///< external: https://host:port of the kube-apiserver
+  std::filesystem::path token_file;        ///< external: bearer token (optional)
+  std::filesystem::path ca_file;           ///< external: CA bundle (optional)
+  std::filesystem::path client_cert_file;  ///< external: client certificate (with key)
+  std::filesystem::path client_key_file;   ///< external: client key (with certificate)
+  bool insecure_skip_tls_verify = false;   ///< external: do not verify the server (tests only)
+};
+
+struct SiteConfig {
+  std::string name;                ///< this site's name, a DNS-1123 label
+  Endpoint api;                    ///< the front door: scoped Kubernetes API for clients
+  Endpoint peer;                   ///< the peer channel endpoint other sites dial
+  std::filesystem::path data_dir;  ///< RocksDB and checkpoint images
+  std::vector<PeerConfig> peers;   ///< the other sites this site knows
+  ClusterConfig cluster;
+  base::LogLevel log_level = base::LogLevel::kInfo;
+  std::filesystem::path source;  ///< the file it was read from
+};
+
+struct ConfigError {
+  std::string file;     ///< as given by the caller
+  int line = 0;         ///< 1-based; 0 when the error is not tied to a line
+  std::string key;      ///< dotted path, e.g. "peers[1].address"; empty for the whole file
+  std::string message;  ///< what is wrong, e.g. "expected HOST:PORT, got '127.0.0.1'"
+
+  /// "sites/paris.yaml:12: peers[1].address: expected HOST:PORT, got '127.0.0.1'"
+  [[nodiscard]] std::string render() const;
+};
+
+[[noreturn]] void throw_exception_from_error(const ConfigError& e,
+                                             const boost::source_location& loc);
+
+/// Reads and validates the file. Relative paths inside it are resolved against the file's
+/// directory. Unknown keys are errors (they are usually typos).
+[[nodiscard]] boost::system::result<SiteConfig, ConfigError> load_site_config(
+    const std::filesystem::path& file);
+
+/// Same, from text already in memory; `file` is used in messages and as the base directory.
+[[nodiscard]] boost::system::result<SiteConfig, ConfigError> parse_site_config(
+    std::string_view yaml, const std::filesystem::path& file);
+
+/// Parses "HOST:PORT" / "[V6]:PORT". Returns a message describing the problem on failure.
+[[nodiscard]] boost::system::result<Endpoint, std::string> parse_endpoint(std::string_view text);
+
+}  // namespace archipel::site

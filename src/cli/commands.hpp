@@ -1,0 +1,43 @@
+#pragma once
+
+// The archipel subcommands, one function each; main.cpp parses the command line and calls them.
+// Each returns the process exit code: 0 success, 1 a failed check, 2 bad usage or bad config.
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace archipel::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;
+inline constexpr int kExitUsage = 2;
+
+struct SiteViewOptions {
+  std::vector<std::string> sites;               ///< known sites; the first is the receiving one
+  std::optional<std::string> local;             ///< overrides the receiving site
+  std::vector<std::string> down;                ///< sites to treat as unreachable
+  std::optional<std::filesystem::path> config;  ///< take the sites from a site's config
+};
+
+struct ScopeExplainOptions {
+  std::string expression;
+  std::optional<std::string> resource;  ///< "pods", "deployments.apps"
+  SiteViewOptions view;
+};
+int scope_explain(const ScopeExplainOptions& options);
+
+struct ScopeCheckOptions {
+  SiteViewOptions view;  ///< when sites are given, unknown sites fail the check too
+};
+/// Reads expressions from stdin, one per line ('#' comments and blank lines skipped).
+int scope_check(const ScopeCheckOptions& options);
+
+struct SiteOptions {
+  std::filesystem::path config;
+  bool check_only = false;
+};
+int site(const SiteOptions& options);
+
+}  // namespace archipel::cli

@@ -1,0 +1,67 @@
+// archipel: one binary, one subcommand per job. Parsing only; the work is in *_command.cpp.
+
+#include "cli/commands.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+namespace {
+
+void add_view_options(CLI::App* cmd, archipel::cli::SiteViewOptions& v) {
+  cmd->add_option("--sites", v.sites,
+                  "known sites, comma-separated; the first is the receiving site")
+      ->delimiter(',');
+  cmd->add_option("--local", v.local, "the receiving site (default: first of --sites)");
+  cmd->add_option("--down", v.down, "sites to treat as unreachable, comma-separated")
+      ->delimiter(',');
+  cmd->add_option("--config", v.config, "take the sites from this site's configuration file")
+      ->check(CLI::ExistingFile);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  namespace cli = archipel::cli;
+  CLI::App app{"archipel: location-scoped federation of edge Kubernetes sites"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "archipel 0.1.0");
+
+  CLI::App* scope =
+      app.add_subcommand("scope", "the scope language: explain and check expressions");
+  scope->require_subcommand(1);
+
+  cli::ScopeExplainOptions explain;
+  CLI::App* explain_cmd = scope->add_subcommand(
+      "explain", "print an expression's canonical form and the plan it gives");
+  explain_cmd->add_option("expression", explain.expression, "e.g. 'paris & (nantes | rennes)'")
+      ->required();
+  explain_cmd->add_option("--resource", explain.resource,
+                          "plan for this resource (plural, e.g. pods or deployments.apps)");
+  add_view_options(explain_cmd, explain.view);
+
+  cli::ScopeCheckOptions check;
+  CLI::App* check_cmd = scope->add_subcommand(
+      "check", "read expressions from stdin, one per line; fail on the first bad one");
+  add_view_options(check_cmd, check.view);
+
+  cli::SiteOptions site;
+  CLI::App* site_cmd = app.add_subcommand("site", "run one site from its configuration file");
+  site_cmd->add_option("--config", site.config, "the site's YAML file (see sites/)")->required();
+  site_cmd->add_flag("--check", site.check_only, "validate the configuration and exit");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? cli::kExitOk : cli::kExitUsage;
+  }
+
+  if (*explain_cmd)
+    return cli::scope_explain(explain);
+  if (*check_cmd)
+    return cli::scope_check(check);
+  if (*site_cmd)
+    return cli::site(site);
+  return cli::kExitUsage;
+}

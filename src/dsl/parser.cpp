@@ -1,0 +1,430 @@
+// Recursive-descent parser for grammar/scope.ebnf. One function per production; recursion depth
+// is bounded by kMaxNesting (counted at '('), so no input can exhaust the stack.
+
+#include "archipel/dsl/scope.hpp"
+
+#include <cstdio>
+#include <optional>
+#include <utility>
+
+namespace archipel::dsl {
+namespace {
+
+enum class Tok : unsigned char {
+  kWord,
+  kLocal,
+  kAnd,
+  kOr,
+  kOpen,
+  kClose,
+  kColon,
+  kComma,
+  kStar,
+  kEnd,
+  kBad
+};
+
+struct Token {
+  Tok kind = Tok::kEnd;
+  std::string_view text;   // the token's bytes (for kBad: one whole UTF-8 sequence or byte)
+  std::size_t column = 0;  // 1-based, in code points
+};
+
+// Words are lexed generously (uppercase, '_', '-' first) so that a near-miss is reported as an
+// invalid name, which says what a name may hold, rather than as a stray character.
+bool is_word_start(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-';
+}
+bool is_word_char(char c) {
+  return is_word_start(c) || c == '.';
+}
+
+// Splits the input into tokens, tracking the column in code points.
+class Lexer {
+ public:
+  explicit Lexer(std::string_view text) : text_(text) {}
+
+  Token next() {
+    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t')) {
+      advance(1);
+    }
+    Token t;
+    t.column = column_;
+    if (pos_ == text_.size()) {
+      return t;
+    }
+    const std::size_t start = pos_;
+    const char c = text_[pos_];
+    switch (c) {
+      case '&': t.kind = Tok::kAnd; break;
+      case '|': t.kind = Tok::kOr; break;
+      case '(': t.kind = Tok::kOpen; break;
+      case ')': t.kind = Tok::kClose; break;
+      case ':': t.kind = Tok::kColon; break;
+      case ',': t.kind = Tok::kComma; break;
+      case '*': t.kind = Tok::kStar; break;
+      case '.': t.kind = Tok::kLocal; break;
+      default:
+        if (is_word_start(c)) {
+          std::size_t end = pos_ + 1;
+          while (end < text_.size() && is_word_char(text_[end])) {
+            ++end;
+          }
+          t.kind = Tok::kWord;
+          advance(end - pos_);
+          t.text = text_.substr(start, end - start);
+          return t;
+        }
+        t.kind = Tok::kBad;
+        std::size_t end = pos_ + 1;
+        while (end < text_.size() && (static_cast<unsigned char>(text_[end]) & 0xC0) == 0x80 &&
+               end - pos_ < 4) {
+          ++end;
+        }
+        advance(end - pos_);
+        t.text = text_.substr(start, end - start);
+        return t;
+    }
+    advance(1);
+    t.text = text_.substr(start, 1);
+    return t;
+  }
+
+ private:
+  void advance(std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i, ++pos_) {
+      column_ += (static_cast<unsigned char>(text_[pos_]) & 0xC0) == 0x80 ? 0 : 1;
+    }
+  }
+
+  std::string_view text_;
+  std::size_t pos_ = 0;
+  std::size_t column_ = 1;
+};
+
+std::string quote(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  out += '\'';
+  out += text;
+  out += '\'';
+  return out;
+}
+
+// How a token is named in messages.
+std::string describe(const Token& t) {
+  if (t.kind == Tok::kEnd) {
+    return "the end";
+  }
+  const auto b = static_cast<unsigned char>(t.text.front());
+  if (t.kind == Tok::kBad && (b < 0x20 || b == 0x7f)) {
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "\\x%02x", b);
+    return quote(hex);
+  }
+  return quote(t.text);
+}
+
+struct Failure {
+  errc code;
+  std::string message;
+  std::size_t column;
+};
+
+class Parser {
+ public:
+  explicit Parser(std::string_view text) : lexer_(text) { advance(); }
+
+  std::optional<Scope> scope() {
+    if (at_binding_start()) {
+      return bindings();
+    }
+    auto e = expr(0);
+    if (!e) {
+      return std::nullopt;
+    }
+    if (cur_.kind != Tok::kEnd) {
+      return fail_after_operand(0);
+    }
+    Scope s;
+    s.bindings.push_back(Binding{ResourcePattern{"*", {}}, std::move(*e)});
+    return s;
+  }
+
+  Failure& failure() { return *failure_; }
+
+ private:
+  // bindings = binding { "," binding }
+  std::optional<Scope> bindings() {
+    Scope s;
+    std::vector<std::size_t> columns;
+    for (;;) {
+      const Token resource_token = cur_;
+      auto resource = resource_pattern();
+      if (!resource) {
+        return std::nullopt;
+      }
+      for (std::size_t i = 0; i < s.bindings.size(); ++i) {
+        if (s.bindings[i].resource == *resource) {
+          return fail(errc::duplicate_binding,
+                      "resource " + describe(resource_token) + " is bound twice (first at column " +
+                          std::to_string(columns[i]) + ")",
+                      resource_token.column);
+        }
+      }
+      if (cur_.kind != Tok::kColon) {
+        return fail(errc::expected_binding,
+                    "expected ':' after resource " + describe(resource_token), cur_.column);
+      }
+      advance();
+      auto e = expr(0);
+      if (!e) {
+        return std::nullopt;
+      }
+      s.bindings.push_back(Binding{std::move(*resource), std::move(*e)});
+      columns.push_back(resource_token.column);
+      if (cur_.kind == Tok::kEnd) {
+        return s;
+      }
+      if (cur_.kind != Tok::kComma) {
+        return fail_after_operand(0);
+      }
+      advance();
+      if (!at_binding_start()) {
+        return fail(errc::expected_binding,
+                    "expected 'resource: expression' after ',' (e.g. 'pods: paris')", cur_.column);
+      }
+    }
+  }
+
+  bool at_binding_start() const {
+    if (cur_.kind == Tok::kStar) {
+      return true;
+    }
+    if (cur_.kind != Tok::kWord) {
+      return false;
+    }
+    Lexer probe = lexer_;
+    return probe.next().kind == Tok::kColon;
+  }
+
+  // resource = "*" | label { "." label }
+  std::optional<ResourcePattern> resource_pattern() {
+    if (cur_.kind == Tok::kStar) {
+      advance();
+      return ResourcePattern{"*", {}};
+    }
+    const std::string_view text = cur_.text;
+    const std::size_t dot = text.find('.');
+    ResourcePattern r{std::string(text.substr(0, dot)), dot == std::string_view::npos
+                                                            ? std::string()
+                                                            : std::string(text.substr(dot + 1))};
+    bool valid = is_dns1123_label(r.plural);
+    for (std::size_t begin = dot; valid && begin != std::string_view::npos;) {
+      const std::size_t end = text.find('.', begin + 1);
+      valid = is_dns1123_label(text.substr(begin + 1, end - begin - 1));
+      begin = end;
+    }
+    if (!valid) {
+      return fail(errc::invalid_resource_name,
+                  "invalid resource " + describe(cur_) +
+                      " (a lowercase plural such as 'pods' or 'deployments.apps', or '*')",
+                  cur_.column);
+    }
+    advance();
+    return r;
+  }
+
+  // expr = term { "|" term }
+  std::optional<ScopeExpr> expr(std::size_t depth) {
+    auto first = term(depth);
+    if (!first || cur_.kind != Tok::kOr) {
+      return first;
+    }
+    std::vector<ScopeExpr> operands;
+    operands.push_back(std::move(*first));
+    while (cur_.kind == Tok::kOr) {
+      advance();
+      auto next = term(depth);
+      if (!next) {
+        return std::nullopt;
+      }
+      operands.push_back(std::move(*next));
+    }
+    return ScopeExpr::any_of(std::move(operands));
+  }
+
+  // term = factor { "&" factor }
+  std::optional<ScopeExpr> term(std::size_t depth) {
+    auto first = factor(depth);
+    if (!first || cur_.kind != Tok::kAnd) {
+      return first;
+    }
+    std::vector<ScopeExpr> operands;
+    operands.push_back(std::move(*first));
+    while (cur_.kind == Tok::kAnd) {
+      advance();
+      auto next = factor(depth);
+      if (!next) {
+        return std::nullopt;
+      }
+      operands.push_back(std::move(*next));
+    }
+    return ScopeExpr::all_of(std::move(operands));
+  }
+
+  // factor = site | "(" expr ")"
+  std::optional<ScopeExpr> factor(std::size_t depth) {
+    switch (cur_.kind) {
+      case Tok::kWord: {
+        if (!is_dns1123_label(cur_.text)) {
+          return fail(errc::invalid_site_name,
+                      "invalid site name " + describe(cur_) +
+                          " (a DNS-1123 label: at most 63 lowercase letters, digits and '-')",
+                      cur_.column);
+        }
+        if (++sites_ > kMaxSites) {
+          return fail(errc::too_many_sites,
+                      "more than " + std::to_string(kMaxSites) + " site names", cur_.column);
+        }
+        ScopeExpr site = ScopeExpr::site(std::string(cur_.text), cur_.column);
+        advance();
+        return site;
+      }
+      case Tok::kLocal: {
+        if (++sites_ > kMaxSites) {
+          return fail(errc::too_many_sites,
+                      "more than " + std::to_string(kMaxSites) + " site names", cur_.column);
+        }
+        ScopeExpr local = ScopeExpr::local(cur_.column);
+        advance();
+        return local;
+      }
+      case Tok::kOpen: {
+        const Token open = cur_;
+        if (depth + 1 > kMaxNesting) {
+          return fail(errc::too_deep,
+                      "parentheses nested deeper than " + std::to_string(kMaxNesting) + " levels",
+                      open.column);
+        }
+        advance();
+        auto inner = expr(depth + 1);
+        if (!inner) {
+          return std::nullopt;
+        }
+        if (cur_.kind != Tok::kClose) {
+          if (cur_.kind == Tok::kEnd) {
+            return fail(errc::unbalanced_parenthesis,
+                        "missing ')' (opened at column " + std::to_string(open.column) + ")",
+                        cur_.column);
+          }
+          return fail_after_operand(depth + 1);
+        }
+        advance();
+        return inner;
+      }
+      case Tok::kBad: return fail_unexpected_character();
+      case Tok::kClose:
+        if (prev_.kind == Tok::kOpen) {
+          return fail(errc::expected_site, "empty parentheses", cur_.column);
+        }
+        [[fallthrough]];
+      default: {
+        std::string where = prev_.kind == Tok::kEnd ? "" : " after " + describe(prev_);
+        return fail(errc::expected_site, "expected a site name or '('" + where, cur_.column);
+      }
+    }
+  }
+
+  // The token after a complete operand is not one that may follow it.
+  std::nullopt_t fail_after_operand(std::size_t depth) {
+    switch (cur_.kind) {
+      case Tok::kBad: return fail_unexpected_character();
+      case Tok::kClose:
+        return fail(errc::unbalanced_parenthesis, "')' without a matching '('", cur_.column);
+      case Tok::kWord:
+      case Tok::kLocal:
+      case Tok::kOpen:
+        return fail(errc::expected_operator,
+                    "expected '&' or '|' between " + describe(prev_) + " and " + describe(cur_),
+                    cur_.column);
+      case Tok::kComma:
+        if (depth == 0) {
+          return fail(errc::expected_operator,
+                      "unexpected ','; ',' separates bindings such as 'pods: paris, *: .' "
+                      "(use '&' for all of several sites)",
+                      cur_.column);
+        }
+        break;
+      case Tok::kColon:
+        return fail(errc::expected_operator,
+                    "unexpected ':'; a binding 'resource: expression' starts the scope or "
+                    "follows a ','",
+                    cur_.column);
+      default: break;
+    }
+    return fail(errc::expected_operator,
+                std::string("expected '&', '|'") + (depth > 0 ? " or ')'" : " or the end") +
+                    " after " + describe(prev_),
+                cur_.column);
+  }
+
+  std::nullopt_t fail_unexpected_character() {
+    return fail(errc::unexpected_character, "unexpected character " + describe(cur_), cur_.column);
+  }
+
+  std::nullopt_t fail(errc code, std::string message, std::size_t column) {
+    if (!failure_) {
+      failure_ = Failure{code, std::move(message), column};
+    }
+    return std::nullopt;
+  }
+
+  void advance() {
+    prev_ = cur_;
+    cur_ = lexer_.next();
+  }
+
+  Lexer lexer_;
+  Token cur_;
+  Token prev_;
+  std::size_t sites_ = 0;
+  std::optional<Failure> failure_;
+};
+
+bool is_blank(std::string_view text) {
+  for (char c : text) {
+    if (c != ' ' && c != '\t') {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+boost::system::result<Scope, ScopeError> parse_scope(std::string_view text) {
+  if (text.size() > kMaxExpressionBytes) {
+    return ScopeError{errc::too_long,
+                      "scope expression is " + std::to_string(text.size()) +
+                          " bytes long; the limit is " + std::to_string(kMaxExpressionBytes),
+                      0, std::string(text.substr(0, 120))};
+  }
+  if (is_blank(text)) {
+    return ScopeError{errc::empty_expression,
+                      "empty scope expression (name a site, e.g. 'paris', or '.' for this site)", 0,
+                      std::string(text)};
+  }
+  Parser parser(text);
+  auto scope = parser.scope();
+  if (!scope) {
+    Failure& f = parser.failure();
+    f.message += " at column " + std::to_string(f.column);
+    return ScopeError{f.code, std::move(f.message), f.column, std::string(text)};
+  }
+  scope->source = std::string(text);
+  return std::move(*scope);
+}
+
+}  // namespace archipel::dsl

@@ -1,0 +1,126 @@
+#include "archipel/dsl/scope.hpp"
+
+#include <cassert>
+#include <utility>
+
+namespace archipel::dsl {
+
+ScopeExpr::ScopeExpr(Kind kind, std::string name, std::size_t column,
+                     std::vector<ScopeExpr> operands)
+    : kind_(kind), name_(std::move(name)), column_(column), operands_(std::move(operands)) {}
+
+ScopeExpr ScopeExpr::site(std::string name, std::size_t column) {
+  return ScopeExpr(Kind::kSite, std::move(name), column, {});
+}
+
+ScopeExpr ScopeExpr::local(std::size_t column) {
+  return ScopeExpr(Kind::kLocal, {}, column, {});
+}
+
+ScopeExpr ScopeExpr::all_of(std::vector<ScopeExpr> operands) {
+  return combine(Kind::kAllOf, std::move(operands));
+}
+
+ScopeExpr ScopeExpr::any_of(std::vector<ScopeExpr> operands) {
+  return combine(Kind::kAnyOf, std::move(operands));
+}
+
+ScopeExpr ScopeExpr::combine(Kind kind, std::vector<ScopeExpr> operands) {
+  assert(!operands.empty());
+  if (operands.size() == 1) {
+    return std::move(operands.front());
+  }
+  bool nested = false;
+  for (const ScopeExpr& e : operands) {
+    nested = nested || e.kind_ == kind;
+  }
+  if (nested) {  // associativity: (a & b) & c is a & b & c
+    std::vector<ScopeExpr> flat;
+    for (ScopeExpr& e : operands) {
+      if (e.kind_ == kind) {
+        for (ScopeExpr& inner : e.operands_) {
+          flat.push_back(std::move(inner));
+        }
+      } else {
+        flat.push_back(std::move(e));
+      }
+    }
+    operands = std::move(flat);
+  }
+  return ScopeExpr(kind, {}, 0, std::move(operands));
+}
+
+bool operator==(const ScopeExpr& a, const ScopeExpr& b) noexcept {
+  return a.kind_ == b.kind_ && a.name_ == b.name_ && a.operands_ == b.operands_;
+}
+
+namespace {
+
+void print(const ScopeExpr& e, std::string& out) {
+  switch (e.kind()) {
+    case ScopeExpr::Kind::kSite: out += e.site_name(); return;
+    case ScopeExpr::Kind::kLocal: out += '.'; return;
+    case ScopeExpr::Kind::kAllOf:
+    case ScopeExpr::Kind::kAnyOf: break;
+  }
+  const bool all = e.kind() == ScopeExpr::Kind::kAllOf;
+  bool first = true;
+  for (const ScopeExpr& operand : e.operands()) {
+    if (!first) {
+      out += all ? " & " : " | ";
+    }
+    first = false;
+    // '&' binds tighter than '|': only an any-of under an all-of needs parentheses.
+    const bool parens = all && operand.kind() == ScopeExpr::Kind::kAnyOf;
+    if (parens) {
+      out += '(';
+    }
+    print(operand, out);
+    if (parens) {
+      out += ')';
+    }
+  }
+}
+
+}  // namespace
+
+std::string to_string(const ScopeExpr& expr) {
+  std::string out;
+  print(expr, out);
+  return out;
+}
+
+std::string to_string(const Scope& scope) {
+  if (scope.bindings.size() == 1 && scope.bindings.front().resource.is_wildcard()) {
+    return to_string(scope.bindings.front().expr);
+  }
+  std::string out;
+  for (const Binding& b : scope.bindings) {
+    if (!out.empty()) {
+      out += ", ";
+    }
+    out += b.resource.plural;
+    if (!b.resource.group.empty()) {
+      out += '.';
+      out += b.resource.group;
+    }
+    out += ": ";
+    print(b.expr, out);
+  }
+  return out;
+}
+
+bool is_dns1123_label(std::string_view name) noexcept {
+  if (name.empty() || name.size() > 63) {
+    return false;
+  }
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  for (char c : name) {
+    if (!alnum(c) && c != '-') {
+      return false;
+    }
+  }
+  return alnum(name.front()) && alnum(name.back());
+}
+
+}  // namespace archipel::dsl

@@ -1,0 +1,303 @@
+#include "archipel/site/config.hpp"
+
+#include "archipel/dsl/scope.hpp"
+
+#include <yaml-cpp/yaml.h>
+#include <boost/assert/source_location.hpp>
+#include <boost/throw_exception.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <initializer_list>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+
+namespace archipel::site {
+
+std::string Endpoint::to_string() const {
+  const bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+std::string ConfigError::render() const {
+  std::string out = file;
+  if (line > 0) {
+    out += ":" + std::to_string(line);
+  }
+  out += ": ";
+  if (!key.empty()) {
+    out += key + ": ";
+  }
+  return out + message;
+}
+
+void throw_exception_from_error(const ConfigError& e, const boost::source_location& loc) {
+  boost::throw_exception(std::runtime_error(e.render()), loc);
+}
+
+boost::system::result<Endpoint, std::string> parse_endpoint(std::string_view text) {
+  using Result = boost::system::result<Endpoint, std::string>;
+  const Result expected(
+      boost::system::in_place_error,
+      "expected HOST:PORT (e.g. 127.0.0.1:7100), got '" + std::string(text) + "'");
+  Endpoint e;
+  std::string_view port;
+  if (text.starts_with('[')) {
+    const std::size_t close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return expected;
+    }
+    e.host = std::string(text.substr(1, close - 1));
+    port = text.substr(close + 2);
+  } else {
+    const std::size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos || text.find(':') != colon) {
+      return expected;
+    }
+    e.host = std::string(text.substr(0, colon));
+    port = text.substr(colon + 1);
+  }
+  const bool host_ok = !e.host.empty() && std::all_of(e.host.begin(), e.host.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':';
+  });
+  if (!host_ok) {
+    return expected;
+  }
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value > 65535) {
+    return Result(boost::system::in_place_error,
+                  "port must be a number from 0 to 65535, got '" + std::string(port) + "'");
+  }
+  e.port = static_cast<std::uint16_t>(value);
+  return e;
+}
+
+namespace {
+
+// Walks the YAML tree; the first problem is thrown as ConfigError and caught at the boundary
+// (startup code, where the style guide allows exceptions).
+class Reader {
+ public:
+  explicit Reader(std::filesystem::path file) : file_(std::move(file)) {}
+
+  [[noreturn]] void fail(const YAML::Node& node, const std::string& key,
+                         std::string message) const {
+    const int line = node.IsDefined() && node.Mark().line >= 0 ? node.Mark().line + 1 : 0;
+    throw ConfigError{file_.string(), line, key, std::move(message)};
+  }
+
+  void only_keys(const YAML::Node& map, const std::string& prefix,
+                 std::initializer_list<std::string_view> allowed) const {
+    for (const auto& entry : map) {
+      const std::string name = entry.first.Scalar();
+      if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+        std::string list;
+        for (std::string_view a : allowed) {
+          list += (list.empty() ? "" : ", ") + std::string(a);
+        }
+        fail(entry.first, join(prefix, name), "unknown key (expected one of: " + list + ")");
+      }
+    }
+  }
+
+  YAML::Node map(const YAML::Node& parent, const std::string& prefix, const std::string& name,
+                 bool required) const {
+    const YAML::Node node = parent[name];
+    if (!node.IsDefined() || node.IsNull()) {
+      if (required) {
+        fail(parent, join(prefix, name), "missing (required)");
+      }
+      return YAML::Node(YAML::NodeType::Undefined);
+    }
+    if (!node.IsMap()) {
+      fail(node, join(prefix, name), "expected a mapping of keys to values");
+    }
+    return node;
+  }
+
+  std::optional<std::string> scalar(const YAML::Node& parent, const std::string& prefix,
+                                    const std::string& name, bool required) const {
+    const YAML::Node node = parent[name];
+    if (!node.IsDefined() || node.IsNull()) {
+      if (required) {
+        fail(parent, join(prefix, name), "missing (required)");
+      }
+      return std::nullopt;
+    }
+    if (!node.IsScalar()) {
+      fail(node, join(prefix, name), "expected a single value");
+    }
+    return node.Scalar();
+  }
+
+  Endpoint endpoint(const YAML::Node& parent, const std::string& prefix,
+                    const std::string& name) const {
+    const std::string text = *scalar(parent, prefix, name, true);
+    auto e = parse_endpoint(text);
+    if (!e) {
+      fail(parent[name], join(prefix, name), e.error());
+    }
+    return *e;
+  }
+
+  std::filesystem::path path(const std::string& text) const {
+    std::filesystem::path p(text);
+    return p.is_relative() ? file_.parent_path() / p : p;
+  }
+
+  static std::string join(const std::string& prefix, const std::string& name) {
+    return prefix.empty() ? name : prefix + "." + name;
+  }
+
+ private:
+  std::filesystem::path file_;
+};
+
+void check_site_name(const Reader& r, const YAML::Node& node, const std::string& key,
+                     const std::string& name) {
+  if (!dsl::is_dns1123_label(name)) {
+    r.fail(node, key,
+           "'" + name +
+               "' is not a valid site name (a DNS-1123 label: at most 63 lowercase "
+               "letters, digits and '-', starting and ending with a letter or digit)");
+  }
+}
+
+SiteConfig read(const Reader& r, const YAML::Node& root) {
+  if (!root.IsMap()) {
+    r.fail(root, "", "expected a mapping at the top level (site:, listen:, peers:, cluster:)");
+  }
+  r.only_keys(root, "", {"site", "listen", "data", "peers", "cluster", "log"});
+
+  SiteConfig c;
+  c.name = *r.scalar(root, "", "site", true);
+  check_site_name(r, root["site"], "site", c.name);
+
+  const YAML::Node listen = r.map(root, "", "listen", true);
+  r.only_keys(listen, "listen", {"api", "peer"});
+  c.api = r.endpoint(listen, "listen", "api");
+  c.peer = r.endpoint(listen, "listen", "peer");
+  if (c.api == c.peer) {
+    r.fail(listen["peer"], "listen.peer", "same address as listen.api; each needs its own port");
+  }
+
+  const auto data = r.scalar(root, "", "data", false);
+  c.data_dir = data ? r.path(*data) : std::filesystem::path("/var/lib/archipel") / c.name;
+
+  if (const YAML::Node peers = root["peers"]; peers.IsDefined() && !peers.IsNull()) {
+    if (!peers.IsSequence()) {
+      r.fail(peers, "peers", "expected a list of {name, address}");
+    }
+    for (std::size_t i = 0; i < peers.size(); ++i) {
+      const std::string key = "peers[" + std::to_string(i) + "]";
+      const YAML::Node p = peers[i];
+      if (!p.IsMap()) {
+        r.fail(p, key, "expected {name: SITE, address: HOST:PORT}");
+      }
+      r.only_keys(p, key, {"name", "address"});
+      PeerConfig peer{*r.scalar(p, key, "name", true), r.endpoint(p, key, "address")};
+      check_site_name(r, p["name"], key + ".name", peer.name);
+      if (peer.name == c.name) {
+        r.fail(p["name"], key + ".name", "'" + peer.name + "' is this site itself");
+      }
+      for (const PeerConfig& earlier : c.peers) {
+        if (earlier.name == peer.name) {
+          r.fail(p["name"], key + ".name", "peer '" + peer.name + "' is listed twice");
+        }
+      }
+      c.peers.push_back(std::move(peer));
+    }
+  }
+
+  const YAML::Node cluster = r.map(root, "", "cluster", true);
+  const std::string mode = *r.scalar(cluster, "cluster", "mode", true);
+  if (mode == "embedded") {
+    r.only_keys(cluster, "cluster", {"mode", "listen"});
+    c.cluster.mode = ClusterConfig::Mode::kEmbedded;
+    c.cluster.listen = r.endpoint(cluster, "cluster", "listen");
+    if (c.cluster.listen == c.api || c.cluster.listen == c.peer) {
+      r.fail(cluster["listen"], "cluster.listen", "same address as a listen: endpoint");
+    }
+  } else if (mode == "external") {
+    r.only_keys(cluster, "cluster",
+                {"mode", "url", "token_file", "ca_file", "client_cert_file", "client_key_file",
+                 "insecure_skip_tls_verify"});
+    c.cluster.mode = ClusterConfig::Mode::kExternal;
+    c.cluster.url = *r.scalar(cluster, "cluster", "url", true);
+    if (!c.cluster.url.starts_with("https://") && !c.cluster.url.starts_with("http://")) {
+      r.fail(cluster["url"], "cluster.url",
+             "expected the kube-apiserver's URL (https://HOST:PORT), got '" + c.cluster.url + "'");
+    }
+    auto file = [&](const char* name) {
+      auto v = r.scalar(cluster, "cluster", name, false);
+      return v ? r.path(*v) : std::filesystem::path();
+    };
+    c.cluster.token_file = file("token_file");
+    c.cluster.ca_file = file("ca_file");
+    c.cluster.client_cert_file = file("client_cert_file");
+    c.cluster.client_key_file = file("client_key_file");
+    if (c.cluster.client_cert_file.empty() != c.cluster.client_key_file.empty()) {
+      r.fail(cluster, "cluster",
+             "client_cert_file and client_key_file go together: give both or neither");
+    }
+    if (auto v = r.scalar(cluster, "cluster", "insecure_skip_tls_verify", false)) {
+      if (*v != "true" && *v != "false") {
+        r.fail(cluster["insecure_skip_tls_verify"], "cluster.insecure_skip_tls_verify",
+               "expected true or false, got '" + *v + "'");
+      }
+      c.cluster.insecure_skip_tls_verify = *v == "true";
+    }
+  } else {
+    r.fail(cluster["mode"], "cluster.mode",
+           "expected 'embedded' or 'external', got '" + mode + "'");
+  }
+
+  if (const YAML::Node log = r.map(root, "", "log", false); log.IsDefined()) {
+    r.only_keys(log, "log", {"level"});
+    if (auto level = r.scalar(log, "log", "level", false)) {
+      auto parsed = base::parse_log_level(*level);
+      if (!parsed) {
+        r.fail(log["level"], "log.level",
+               "expected trace, debug, info, warn, error or off, got '" + *level + "'");
+      }
+      c.log_level = *parsed;
+    }
+  }
+  return c;
+}
+
+}  // namespace
+
+boost::system::result<SiteConfig, ConfigError> parse_site_config(
+    std::string_view yaml, const std::filesystem::path& file) {
+  try {
+    const YAML::Node root = YAML::Load(std::string(yaml));
+    SiteConfig c = read(Reader(file), root);
+    c.source = file;
+    return c;
+  } catch (const ConfigError& e) {
+    return e;
+  } catch (const YAML::Exception& e) {
+    return ConfigError{file.string(), e.mark.line >= 0 ? e.mark.line + 1 : 0, "",
+                       "not valid YAML: " + e.msg};
+  }
+}
+
+boost::system::result<SiteConfig, ConfigError> load_site_config(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    return ConfigError{file.string(), 0, "",
+                       std::string("cannot read the file: ") + std::strerror(errno)};
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_site_config(text.str(), file);
+}
+
+}  // namespace archipel::site
