@@ -3,6 +3,8 @@
 
 #include "archipel/dsl/scope.hpp"
 
+#include <boost/container/small_vector.hpp>
+
 #include <cstdio>
 #include <optional>
 #include <utility>
@@ -93,9 +95,15 @@ class Lexer {
 
  private:
   void advance(std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i, ++pos_) {
-      column_ += (static_cast<unsigned char>(text_[pos_]) & 0xC0) == 0x80 ? 0 : 1;
+    // Locals, not members, in the loop: stores through char data may alias members, which
+    // would force them to memory on every byte.
+    std::size_t column = column_;
+    const std::size_t end = pos_ + n;
+    for (std::size_t i = pos_; i < end; ++i) {
+      column += (static_cast<unsigned char>(text_[i]) & 0xC0) == 0x80 ? 0 : 1;
     }
+    pos_ = end;
+    column_ = column;
   }
 
   std::string_view text_;
@@ -136,37 +144,38 @@ class Parser {
  public:
   explicit Parser(std::string_view text) : lexer_(text) { advance(); }
 
-  std::optional<Scope> scope() {
+  // The parse functions build into an out-parameter and return false on the first error (kept
+  // in failure_): the tree is built in place rather than moved up through every level.
+  bool scope(Scope& s) {
     if (at_binding_start()) {
-      return bindings();
+      return bindings(s);
     }
-    auto e = expr(0);
-    if (!e) {
-      return std::nullopt;
+    s.bindings.resize(1);
+    s.bindings.front().resource.plural = "*";
+    if (!expr(0, s.bindings.front().expr)) {
+      return false;
     }
     if (cur_.kind != Tok::kEnd) {
       return fail_after_operand(0);
     }
-    Scope s;
-    s.bindings.push_back(Binding{ResourcePattern{"*", {}}, std::move(*e)});
-    return s;
+    return true;
   }
 
   Failure& failure() { return *failure_; }
 
  private:
   // bindings = binding { "," binding }
-  std::optional<Scope> bindings() {
-    Scope s;
-    std::vector<std::size_t> columns;
+  bool bindings(Scope& s) {
+    s.bindings.reserve(4);
+    boost::container::small_vector<std::size_t, 8> columns;  // where each resource was written
     for (;;) {
       const Token resource_token = cur_;
-      auto resource = resource_pattern();
-      if (!resource) {
-        return std::nullopt;
+      Binding& binding = s.bindings.emplace_back();
+      if (!resource_pattern(binding.resource)) {
+        return false;
       }
-      for (std::size_t i = 0; i < s.bindings.size(); ++i) {
-        if (s.bindings[i].resource == *resource) {
+      for (std::size_t i = 0; i + 1 < s.bindings.size(); ++i) {
+        if (s.bindings[i].resource == binding.resource) {
           return fail(errc::duplicate_binding,
                       "resource " + describe(resource_token) + " is bound twice (first at column " +
                           std::to_string(columns[i]) + ")",
@@ -178,14 +187,12 @@ class Parser {
                     "expected ':' after resource " + describe(resource_token), cur_.column);
       }
       advance();
-      auto e = expr(0);
-      if (!e) {
-        return std::nullopt;
+      if (!expr(0, binding.expr)) {
+        return false;
       }
-      s.bindings.push_back(Binding{std::move(*resource), std::move(*e)});
       columns.push_back(resource_token.column);
       if (cur_.kind == Tok::kEnd) {
-        return s;
+        return true;
       }
       if (cur_.kind != Tok::kComma) {
         return fail_after_operand(0);
@@ -210,16 +217,16 @@ class Parser {
   }
 
   // resource = "*" | label { "." label }
-  std::optional<ResourcePattern> resource_pattern() {
+  bool resource_pattern(ResourcePattern& r) {
     if (cur_.kind == Tok::kStar) {
       advance();
-      return ResourcePattern{"*", {}};
+      r.plural = "*";
+      return true;
     }
     const std::string_view text = cur_.text;
     const std::size_t dot = text.find('.');
-    ResourcePattern r{std::string(text.substr(0, dot)), dot == std::string_view::npos
-                                                            ? std::string()
-                                                            : std::string(text.substr(dot + 1))};
+    r.plural = text.substr(0, dot);
+    r.group = dot == std::string_view::npos ? std::string_view() : text.substr(dot + 1);
     bool valid = is_dns1123_label(r.plural);
     for (std::size_t begin = dot; valid && begin != std::string_view::npos;) {
       const std::size_t end = text.find('.', begin + 1);
@@ -233,49 +240,47 @@ class Parser {
                   cur_.column);
     }
     advance();
-    return r;
+    return true;
   }
 
   // expr = term { "|" term }
-  std::optional<ScopeExpr> expr(std::size_t depth) {
-    auto first = term(depth);
-    if (!first || cur_.kind != Tok::kOr) {
-      return first;
+  bool expr(std::size_t depth, ScopeExpr& out) {
+    if (!term(depth, out) || cur_.kind != Tok::kOr) {
+      return failure_ == std::nullopt;
     }
     std::vector<ScopeExpr> operands;
-    operands.push_back(std::move(*first));
+    operands.reserve(4);
+    operands.push_back(std::move(out));
     while (cur_.kind == Tok::kOr) {
       advance();
-      auto next = term(depth);
-      if (!next) {
-        return std::nullopt;
+      if (!term(depth, operands.emplace_back())) {
+        return false;
       }
-      operands.push_back(std::move(*next));
     }
-    return ScopeExpr::any_of(std::move(operands));
+    out = ScopeExpr::any_of(std::move(operands));
+    return true;
   }
 
   // term = factor { "&" factor }
-  std::optional<ScopeExpr> term(std::size_t depth) {
-    auto first = factor(depth);
-    if (!first || cur_.kind != Tok::kAnd) {
-      return first;
+  bool term(std::size_t depth, ScopeExpr& out) {
+    if (!factor(depth, out) || cur_.kind != Tok::kAnd) {
+      return failure_ == std::nullopt;
     }
     std::vector<ScopeExpr> operands;
-    operands.push_back(std::move(*first));
+    operands.reserve(4);
+    operands.push_back(std::move(out));
     while (cur_.kind == Tok::kAnd) {
       advance();
-      auto next = factor(depth);
-      if (!next) {
-        return std::nullopt;
+      if (!factor(depth, operands.emplace_back())) {
+        return false;
       }
-      operands.push_back(std::move(*next));
     }
-    return ScopeExpr::all_of(std::move(operands));
+    out = ScopeExpr::all_of(std::move(operands));
+    return true;
   }
 
   // factor = site | "(" expr ")"
-  std::optional<ScopeExpr> factor(std::size_t depth) {
+  bool factor(std::size_t depth, ScopeExpr& out) {
     switch (cur_.kind) {
       case Tok::kWord: {
         if (!is_dns1123_label(cur_.text)) {
@@ -288,18 +293,18 @@ class Parser {
           return fail(errc::too_many_sites,
                       "more than " + std::to_string(kMaxSites) + " site names", cur_.column);
         }
-        ScopeExpr site = ScopeExpr::site(std::string(cur_.text), cur_.column);
+        out.set_site(cur_.text, cur_.column);
         advance();
-        return site;
+        return true;
       }
       case Tok::kLocal: {
         if (++sites_ > kMaxSites) {
           return fail(errc::too_many_sites,
                       "more than " + std::to_string(kMaxSites) + " site names", cur_.column);
         }
-        ScopeExpr local = ScopeExpr::local(cur_.column);
+        out = ScopeExpr::local(cur_.column);
         advance();
-        return local;
+        return true;
       }
       case Tok::kOpen: {
         const Token open = cur_;
@@ -309,9 +314,8 @@ class Parser {
                       open.column);
         }
         advance();
-        auto inner = expr(depth + 1);
-        if (!inner) {
-          return std::nullopt;
+        if (!expr(depth + 1, out)) {
+          return false;
         }
         if (cur_.kind != Tok::kClose) {
           if (cur_.kind == Tok::kEnd) {
@@ -322,7 +326,7 @@ class Parser {
           return fail_after_operand(depth + 1);
         }
         advance();
-        return inner;
+        return true;
       }
       case Tok::kBad: return fail_unexpected_character();
       case Tok::kClose:
@@ -338,7 +342,7 @@ class Parser {
   }
 
   // The token after a complete operand is not one that may follow it.
-  std::nullopt_t fail_after_operand(std::size_t depth) {
+  bool fail_after_operand(std::size_t depth) {
     switch (cur_.kind) {
       case Tok::kBad: return fail_unexpected_character();
       case Tok::kClose:
@@ -370,15 +374,15 @@ class Parser {
                 cur_.column);
   }
 
-  std::nullopt_t fail_unexpected_character() {
+  bool fail_unexpected_character() {
     return fail(errc::unexpected_character, "unexpected character " + describe(cur_), cur_.column);
   }
 
-  std::nullopt_t fail(errc code, std::string message, std::size_t column) {
+  bool fail(errc code, std::string message, std::size_t column) {
     if (!failure_) {
       failure_ = Failure{code, std::move(message), column};
     }
-    return std::nullopt;
+    return false;
   }
 
   void advance() {
@@ -393,15 +397,6 @@ class Parser {
   std::optional<Failure> failure_;
 };
 
-bool is_blank(std::string_view text) {
-  for (char c : text) {
-    if (c != ' ' && c != '\t') {
-      return false;
-    }
-  }
-  return true;
-}
-
 }  // namespace
 
 boost::system::result<Scope, ScopeError> parse_scope(std::string_view text) {
@@ -411,20 +406,20 @@ boost::system::result<Scope, ScopeError> parse_scope(std::string_view text) {
                           " bytes long; the limit is " + std::to_string(kMaxExpressionBytes),
                       0, std::string(text.substr(0, 120))};
   }
-  if (is_blank(text)) {
+  if (Lexer(text).next().kind == Tok::kEnd) {
     return ScopeError{errc::empty_expression,
                       "empty scope expression (name a site, e.g. 'paris', or '.' for this site)", 0,
                       std::string(text)};
   }
   Parser parser(text);
-  auto scope = parser.scope();
-  if (!scope) {
+  boost::system::result<Scope, ScopeError> result;  // a default Scope, built in place
+  if (!parser.scope(*result)) {
     Failure& f = parser.failure();
     f.message += " at column " + std::to_string(f.column);
     return ScopeError{f.code, std::move(f.message), f.column, std::string(text)};
   }
-  scope->source = std::string(text);
-  return std::move(*scope);
+  result->source = text;
+  return result;
 }
 
 }  // namespace archipel::dsl

@@ -1,6 +1,13 @@
 #include "archipel/dsl/plan.hpp"
 
+#include <boost/container/small_vector.hpp>
+
 #include <algorithm>
+#include <bitset>
+#include <cassert>
+#include <cstdint>
+#include <optional>
+#include <span>
 #include <utility>
 
 namespace archipel::dsl {
@@ -14,9 +21,10 @@ SiteView::SiteView(std::string local, std::vector<Site> peers) : local_(std::mov
                            [](const Site& a, const Site& b) { return a.name == b.name; }),
                sites_.end());
   // The receiving site is always reachable from itself, whatever a peer list said.
-  for (Site& s : sites_) {
-    if (s.name == local_) {
-      s.reachable = true;
+  for (std::size_t i = 0; i < sites_.size(); ++i) {
+    if (sites_[i].name == local_) {
+      sites_[i].reachable = true;
+      local_index_ = i;
     }
   }
 }
@@ -29,51 +37,11 @@ const SiteView::Site* SiteView::find(std::string_view name) const noexcept {
 
 namespace {
 
-using Alternatives = std::vector<Alternative>;
-
 ScopeError error(errc code, std::string message, std::size_t column, std::string_view source) {
   if (column > 0) {
     message += " at column " + std::to_string(column);
   }
   return ScopeError{code, std::move(message), column, std::string(source)};
-}
-
-// Adds `site` unless the alternative already holds it.
-void add_site(Alternative& alt, const PlannedSite& site) {
-  for (const PlannedSite& s : alt.sites) {
-    if (s.name == site.name) {
-      return;
-    }
-  }
-  alt.sites.push_back(site);
-}
-
-bool same_sites(const Alternative& a, const Alternative& b) {
-  if (a.sites.size() != b.sites.size()) {
-    return false;
-  }
-  return std::all_of(a.sites.begin(), a.sites.end(), [&](const PlannedSite& s) {
-    return std::any_of(b.sites.begin(), b.sites.end(),
-                       [&](const PlannedSite& t) { return t.name == s.name; });
-  });
-}
-
-// Appends `alt` unless an earlier alternative already names the same set of sites (trying the
-// same sites twice could not succeed where the first try failed).
-void add_alternative(Alternatives& out, Alternative alt) {
-  for (const Alternative& a : out) {
-    if (same_sites(a, alt)) {
-      return;
-    }
-  }
-  out.push_back(std::move(alt));
-}
-
-ScopeError too_many(std::string_view source) {
-  return error(errc::too_many_alternatives,
-               "the scope expands to more than " + std::to_string(kMaxAlternatives) +
-                   " alternatives; factor it (e.g. 'a & (b | c)' rather than many '|' under '&')",
-               0, source);
 }
 
 std::string known_sites(const SiteView& view) {
@@ -85,66 +53,14 @@ std::string known_sites(const SiteView& view) {
   return out;
 }
 
-// Disjunctive normal form: the alternatives of `e`, in failover order.
-boost::system::result<Alternatives, ScopeError> expand(const ScopeExpr& e, const SiteView& view,
-                                                       std::string_view source) {
-  switch (e.kind()) {
-    case ScopeExpr::Kind::kLocal:
-      return Alternatives{Alternative{{PlannedSite{view.local(), true, true}}}};
-    case ScopeExpr::Kind::kSite: {
-      const SiteView::Site* site = view.find(e.site_name());
-      if (site == nullptr) {
-        return error(errc::unknown_site,
-                     "unknown site '" + e.site_name() + "' (known: " + known_sites(view) + ")",
-                     e.column(), source);
-      }
-      return Alternatives{
-          Alternative{{PlannedSite{site->name, site->name == view.local(), site->reachable}}}};
-    }
-    case ScopeExpr::Kind::kAnyOf: {
-      Alternatives out;
-      for (const ScopeExpr& operand : e.operands()) {
-        auto alts = expand(operand, view, source);
-        if (!alts) {
-          return alts.error();
-        }
-        for (Alternative& alt : *alts) {
-          add_alternative(out, std::move(alt));
-        }
-        if (out.size() > kMaxAlternatives) {
-          return too_many(source);
-        }
-      }
-      return out;
-    }
-    case ScopeExpr::Kind::kAllOf: {
-      Alternatives product{Alternative{}};
-      for (const ScopeExpr& operand : e.operands()) {
-        auto alts = expand(operand, view, source);
-        if (!alts) {
-          return alts.error();
-        }
-        if (product.size() * alts->size() > kMaxAlternatives) {
-          return too_many(source);
-        }
-        Alternatives next;
-        next.reserve(product.size() * alts->size());
-        for (const Alternative& left : product) {  // the left operand varies slowest
-          for (const Alternative& right : *alts) {
-            Alternative joined = left;
-            for (const PlannedSite& s : right.sites) {
-              add_site(joined, s);
-            }
-            add_alternative(next, std::move(joined));
-          }
-        }
-        product = std::move(next);
-      }
-      return product;
-    }
-  }
-  return Alternatives{};
-}
+// A scope names at most kMaxSites sites (the parser's limit), so each distinct site gets a slot
+// below kMaxSites and an alternative's membership is a fixed-size bitset: comparing two
+// alternatives as sets is a few word compares, whatever their size.
+using Members = std::bitset<kMaxSites>;
+
+// Most alternatives enumerated before duplicates are dropped: bounds the work on expressions
+// such as "(a | a | a) & (a | a | a) & …" whose plan is small but whose expansion is not.
+constexpr std::size_t kMaxEnumerated = 16 * kMaxAlternatives;
 
 // Binding precedence: plural + group, then plural alone, then '*'.
 int match_score(const ResourcePattern& pattern, std::string_view plural, std::string_view group) {
@@ -160,14 +76,158 @@ int match_score(const ResourcePattern& pattern, std::string_view plural, std::st
   return pattern.group == group ? 3 : 0;
 }
 
+// Expands an expression into disjunctive normal form by depth-first enumeration: the sites of
+// the alternative being built are pushed and popped on one stack, and what remains to be done
+// after a subexpression is a chain of frames on the call stack (depth bounded by the parser's
+// limits on sites and nesting). Nothing is allocated for small plans until the Plan is built.
+class Expander {
+ public:
+  Expander(const SiteView& view, std::string_view source) : view_(view), source_(source) {}
+
+  boost::system::result<Plan, ScopeError> plan(const ScopeExpr& e, int binding) {
+    walk(e, nullptr);
+    if (failure_) {
+      return std::move(*failure_);
+    }
+    Plan plan;
+    plan.binding = binding;
+    plan.alternatives.resize(alts_.size());
+    for (std::size_t i = 0; i < alts_.size(); ++i) {
+      auto& sites = plan.alternatives[i].sites;
+      sites.reserve(alts_[i].end - alts_[i].begin);
+      for (std::uint32_t j = alts_[i].begin; j < alts_[i].end; ++j) {
+        const SiteView::Site& s = *sites_[slots_[j]];
+        sites.push_back(PlannedSite{s.name, &s == &view_.local_site(), s.reachable});
+      }
+    }
+    return plan;
+  }
+
+ private:
+  // What is left to expand after the current subexpression: the remaining operands of an
+  // enclosing all-of, then whatever follows that all-of.
+  struct Frame {
+    std::span<const ScopeExpr> rest;
+    const Frame* next;
+  };
+
+  struct Alt {
+    Members members;
+    std::uint32_t begin = 0;  // slots_[begin, end): the sites in the order first written
+    std::uint32_t end = 0;
+  };
+
+  void walk(const ScopeExpr& e, const Frame* k) {
+    if (failure_) {
+      return;
+    }
+    switch (e.kind()) {
+      case ScopeExpr::Kind::kLocal: return visit_site(&view_.local_site(), k);
+      case ScopeExpr::Kind::kSite: {
+        const SiteView::Site* site = view_.find(e.site_name());
+        if (site == nullptr) {
+          failure_ =
+              error(errc::unknown_site,
+                    "unknown site '" + e.site_name() + "' (known: " + known_sites(view_) + ")",
+                    e.column(), source_);
+          return;
+        }
+        return visit_site(site, k);
+      }
+      case ScopeExpr::Kind::kAnyOf:
+        for (const ScopeExpr& operand : e.operands()) {
+          walk(operand, k);
+        }
+        return;
+      case ScopeExpr::Kind::kAllOf: {
+        const Frame rest{e.operands().subspan(1), k};
+        return walk(e.operands().front(), &rest);
+      }
+    }
+  }
+
+  void visit_site(const SiteView::Site* site, const Frame* k) {
+    const std::uint16_t slot = slot_of(site);
+    const bool added = !current_.test(slot);
+    if (added) {
+      current_.set(slot);
+      stack_.push_back(slot);
+    }
+    resume(k);
+    if (added) {
+      current_.reset(slot);
+      stack_.pop_back();
+    }
+  }
+
+  void resume(const Frame* k) {
+    if (k == nullptr) {
+      return emit();
+    }
+    if (k->rest.size() == 1) {
+      return walk(k->rest.front(), k->next);
+    }
+    const Frame rest{k->rest.subspan(1), k->next};
+    walk(k->rest.front(), &rest);
+  }
+
+  // One complete alternative. Trying the same sites again could not succeed where the first
+  // try failed, so a set already planned is skipped.
+  void emit() {
+    if (++enumerated_ > kMaxEnumerated) {
+      return fail_too_many();
+    }
+    for (const Alt& a : alts_) {
+      if (a.members == current_) {
+        return;
+      }
+    }
+    if (alts_.size() == kMaxAlternatives) {
+      return fail_too_many();
+    }
+    Alt alt;
+    alt.members = current_;
+    alt.begin = static_cast<std::uint32_t>(slots_.size());
+    slots_.insert(slots_.end(), stack_.begin(), stack_.end());
+    alt.end = static_cast<std::uint32_t>(slots_.size());
+    alts_.push_back(alt);
+  }
+
+  void fail_too_many() {
+    failure_ = error(errc::too_many_alternatives,
+                     "the scope expands to more than " + std::to_string(kMaxAlternatives) +
+                         " alternatives; factor it (e.g. 'a & (b | c)' rather than many '|' "
+                         "under '&')",
+                     0, source_);
+  }
+
+  std::uint16_t slot_of(const SiteView::Site* site) {
+    for (std::size_t i = 0; i < sites_.size(); ++i) {
+      if (sites_[i] == site) {
+        return static_cast<std::uint16_t>(i);
+      }
+    }
+    // The parser caps site names per scope at kMaxSites, so slots never run out.
+    assert(sites_.size() < kMaxSites);
+    sites_.push_back(site);
+    return static_cast<std::uint16_t>(sites_.size() - 1);
+  }
+
+  const SiteView& view_;
+  std::string_view source_;
+  boost::container::small_vector<const SiteView::Site*, 8> sites_;  // slot -> site
+  Members current_;                                                 // the alternative being built
+  boost::container::small_vector<std::uint16_t, 8> stack_;          // its slots, in order
+  boost::container::small_vector<Alt, 4> alts_;                     // complete alternatives
+  boost::container::small_vector<std::uint16_t, 8> slots_;          // their slots
+  std::size_t enumerated_ = 0;
+  std::optional<ScopeError> failure_;
+};
+
 }  // namespace
 
 boost::system::result<Plan, ScopeError> evaluate(const ScopeExpr& expr, const SiteView& view) {
-  auto alts = expand(expr, view, {});
-  if (!alts) {
-    return alts.error();
-  }
-  return Plan{std::move(*alts), -1};
+  return Expander(view, {}).plan(expr, -1);
 }
 
 boost::system::result<Plan, ScopeError> evaluate(const Scope& scope, const SiteView& view,
@@ -185,11 +245,8 @@ boost::system::result<Plan, ScopeError> evaluate(const Scope& scope, const SiteV
   if (best < 0) {  // no binding for this resource: as if unscoped
     return Plan{{Alternative{{PlannedSite{view.local(), true, true}}}}, -1};
   }
-  auto alts = expand(scope.bindings[static_cast<std::size_t>(best)].expr, view, scope.source);
-  if (!alts) {
-    return alts.error();
-  }
-  return Plan{std::move(*alts), best};
+  return Expander(view, scope.source)
+      .plan(scope.bindings[static_cast<std::size_t>(best)].expr, best);
 }
 
 std::string describe(const Plan& plan) {

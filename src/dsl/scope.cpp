@@ -1,6 +1,9 @@
 #include "archipel/dsl/scope.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cassert>
+#include <cstdint>
 #include <utility>
 
 namespace archipel::dsl {
@@ -11,6 +14,13 @@ ScopeExpr::ScopeExpr(Kind kind, std::string name, std::size_t column,
 
 ScopeExpr ScopeExpr::site(std::string name, std::size_t column) {
   return ScopeExpr(Kind::kSite, std::move(name), column, {});
+}
+
+void ScopeExpr::set_site(std::string_view name, std::size_t column) {
+  kind_ = Kind::kSite;
+  name_.assign(name);
+  column_ = column;
+  operands_.clear();
 }
 
 ScopeExpr ScopeExpr::local(std::size_t column) {
@@ -110,17 +120,36 @@ std::string to_string(const Scope& scope) {
   return out;
 }
 
+namespace {
+
+// Character classes of DNS-1123 labels: 2 for [a-z0-9], 1 for '-', 0 for anything else.
+constexpr std::array<std::uint8_t, 256> kLabelClass = [] {
+  std::array<std::uint8_t, 256> t{};
+  for (int c = 'a'; c <= 'z'; ++c) {
+    t[static_cast<std::size_t>(c)] = 2;
+  }
+  for (int c = '0'; c <= '9'; ++c) {
+    t[static_cast<std::size_t>(c)] = 2;
+  }
+  t['-'] = 1;
+  return t;
+}();
+
+std::uint8_t label_class(char c) {
+  return kLabelClass[static_cast<unsigned char>(c)];
+}
+
+}  // namespace
+
 bool is_dns1123_label(std::string_view name) noexcept {
   if (name.empty() || name.size() > 63) {
     return false;
   }
-  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  std::uint8_t all = 2;
   for (char c : name) {
-    if (!alnum(c) && c != '-') {
-      return false;
-    }
+    all = std::min(all, label_class(c));
   }
-  return alnum(name.front()) && alnum(name.back());
+  return all != 0 && label_class(name.front()) == 2 && label_class(name.back()) == 2;
 }
 
 }  // namespace archipel::dsl

@@ -6,6 +6,7 @@
 #include "archipel/dsl/error.hpp"
 #include "archipel/dsl/scope.hpp"
 
+#include <boost/container/small_vector.hpp>
 #include <boost/system/result.hpp>
 
 #include <cstddef>
@@ -36,10 +37,13 @@ class SiteView {
   [[nodiscard]] const Site* find(std::string_view name) const noexcept;
   /// Every known site, sorted by name (the receiving site included).
   [[nodiscard]] const std::vector<Site>& sites() const noexcept { return sites_; }
+  /// The receiving site's entry in sites().
+  [[nodiscard]] const Site& local_site() const noexcept { return sites_[local_index_]; }
 
  private:
   std::string local_;
   std::vector<Site> sites_;  // sorted by name, unique
+  std::size_t local_index_ = 0;
 };
 
 /// A request's resource as a binding sees it: plural name and API group ("" for core).
@@ -58,7 +62,9 @@ struct PlannedSite {
 
 /// One way to satisfy the scope: run on every site of `sites` (in parallel) and merge.
 struct Alternative {
-  std::vector<PlannedSite> sites;  ///< distinct, in the order first written
+  /// Distinct, in the order first written. Inline for up to four sites: planning a request
+  /// allocates once for the usual scopes.
+  boost::container::small_vector<PlannedSite, 4> sites;
   friend bool operator==(const Alternative&, const Alternative&) = default;
 };
 

@@ -35,8 +35,13 @@ class ScopeExpr {
 
   /// A named site. `column` is where it was written (1-based; 0 when built by code): used in
   /// evaluation errors, ignored by ==.
+  /// '.', the receiving site (so that containers and out-parameters can hold one).
+  ScopeExpr() = default;
+
   static ScopeExpr site(std::string name, std::size_t column = 0);
   static ScopeExpr local(std::size_t column = 0);
+  /// Makes this a named site in place, reusing its storage (the parser's hot path).
+  void set_site(std::string_view name, std::size_t column);
   /// Normalising constructors: nested operands of the same kind are spliced in; one operand
   /// is returned as is. `operands` must not be empty.
   static ScopeExpr all_of(std::vector<ScopeExpr> operands);
@@ -56,9 +61,9 @@ class ScopeExpr {
   ScopeExpr(Kind kind, std::string name, std::size_t column, std::vector<ScopeExpr> operands);
   static ScopeExpr combine(Kind kind, std::vector<ScopeExpr> operands);
 
-  Kind kind_;
+  Kind kind_ = Kind::kLocal;
   std::string name_;
-  std::size_t column_;
+  std::size_t column_ = 0;
   std::vector<ScopeExpr> operands_;
 };
 
