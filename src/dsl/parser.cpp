@@ -5,6 +5,8 @@
 
 #include <boost/container/small_vector.hpp>
 
+#include <array>
+#include <cstdint>
 #include <cstdio>
 #include <optional>
 #include <utility>
@@ -32,32 +34,48 @@ struct Token {
   std::size_t column = 0;  // 1-based, in code points
 };
 
-// Words are lexed generously (uppercase, '_', '-' first) so that a near-miss is reported as an
-// invalid name, which says what a name may hold, rather than as a stray character.
-bool is_word_start(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '-';
-}
-bool is_word_char(char c) {
-  return is_word_start(c) || c == '.';
+// Byte classes. Words are lexed generously (uppercase, '_', '-' first) so that a near-miss is
+// reported as an invalid name, which says what a name may hold, rather than as a stray character.
+enum ByteClass : std::uint8_t { kOther = 0, kSpace = 1, kWordStart = 2, kWordOnly = 3 };
+
+constexpr std::array<std::uint8_t, 256> kByteClass = [] {
+  std::array<std::uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (alnum || c == '_' || c == '-') {
+      t[static_cast<std::size_t>(c)] = kWordStart;
+    }
+  }
+  t['.'] = kWordOnly;  // inside a word (resource groups); alone it is the receiving site
+  t[' '] = kSpace;
+  t['\t'] = kSpace;
+  return t;
+}();
+
+std::uint8_t byte_class(char c) {
+  return kByteClass[static_cast<unsigned char>(c)];
 }
 
-// Splits the input into tokens, tracking the column in code points.
+// Splits the input into tokens. Every token but kBad is ASCII, so the column (in code points) is
+// the byte offset less the UTF-8 continuation bytes met so far, which only kBad tokens hold.
 class Lexer {
  public:
   explicit Lexer(std::string_view text) : text_(text) {}
 
   Token next() {
-    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t')) {
-      advance(1);
+    const std::size_t size = text_.size();
+    std::size_t pos = pos_;
+    while (pos < size && byte_class(text_[pos]) == kSpace) {
+      ++pos;
     }
     Token t;
-    t.column = column_;
-    if (pos_ == text_.size()) {
+    t.column = pos - continuations_ + 1;
+    if (pos == size) {
+      pos_ = pos;
       return t;
     }
-    const std::size_t start = pos_;
-    const char c = text_[pos_];
+    const std::size_t start = pos;
+    const char c = text_[pos++];
     switch (c) {
       case '&': t.kind = Tok::kAnd; break;
       case '|': t.kind = Tok::kOr; break;
@@ -68,47 +86,29 @@ class Lexer {
       case '*': t.kind = Tok::kStar; break;
       case '.': t.kind = Tok::kLocal; break;
       default:
-        if (is_word_start(c)) {
-          std::size_t end = pos_ + 1;
-          while (end < text_.size() && is_word_char(text_[end])) {
-            ++end;
+        if (byte_class(c) == kWordStart) {
+          while (pos < size && byte_class(text_[pos]) >= kWordStart) {
+            ++pos;
           }
           t.kind = Tok::kWord;
-          advance(end - pos_);
-          t.text = text_.substr(start, end - start);
-          return t;
+        } else {  // one whole UTF-8 sequence (or a lone byte), reported as it is
+          t.kind = Tok::kBad;
+          while (pos < size && pos - start < 4 &&
+                 (static_cast<unsigned char>(text_[pos]) & 0xC0) == 0x80) {
+            ++pos;
+            ++continuations_;
+          }
         }
-        t.kind = Tok::kBad;
-        std::size_t end = pos_ + 1;
-        while (end < text_.size() && (static_cast<unsigned char>(text_[end]) & 0xC0) == 0x80 &&
-               end - pos_ < 4) {
-          ++end;
-        }
-        advance(end - pos_);
-        t.text = text_.substr(start, end - start);
-        return t;
     }
-    advance(1);
-    t.text = text_.substr(start, 1);
+    t.text = text_.substr(start, pos - start);
+    pos_ = pos;
     return t;
   }
 
  private:
-  void advance(std::size_t n) {
-    // Locals, not members, in the loop: stores through char data may alias members, which
-    // would force them to memory on every byte.
-    std::size_t column = column_;
-    const std::size_t end = pos_ + n;
-    for (std::size_t i = pos_; i < end; ++i) {
-      column += (static_cast<unsigned char>(text_[i]) & 0xC0) == 0x80 ? 0 : 1;
-    }
-    pos_ = end;
-    column_ = column;
-  }
-
   std::string_view text_;
   std::size_t pos_ = 0;
-  std::size_t column_ = 1;
+  std::size_t continuations_ = 0;
 };
 
 std::string quote(std::string_view text) {
@@ -162,6 +162,7 @@ class Parser {
   }
 
   Failure& failure() { return *failure_; }
+  bool at_end() const { return cur_.kind == Tok::kEnd; }
 
  private:
   // bindings = binding { "," binding }
@@ -406,12 +407,12 @@ boost::system::result<Scope, ScopeError> parse_scope(std::string_view text) {
                           " bytes long; the limit is " + std::to_string(kMaxExpressionBytes),
                       0, std::string(text.substr(0, 120))};
   }
-  if (Lexer(text).next().kind == Tok::kEnd) {
+  Parser parser(text);
+  if (parser.at_end()) {
     return ScopeError{errc::empty_expression,
                       "empty scope expression (name a site, e.g. 'paris', or '.' for this site)", 0,
                       std::string(text)};
   }
-  Parser parser(text);
   boost::system::result<Scope, ScopeError> result;  // a default Scope, built in place
   if (!parser.scope(*result)) {
     Failure& f = parser.failure();

@@ -12,6 +12,12 @@
 
 namespace archipel::dsl {
 
+namespace {
+bool shorter_or_before(std::string_view a, std::string_view b) {
+  return a.size() != b.size() ? a.size() < b.size() : a < b;
+}
+}  // namespace
+
 SiteView::SiteView(std::string local, std::vector<Site> peers) : local_(std::move(local)) {
   sites_ = std::move(peers);
   sites_.push_back(Site{local_, true});
@@ -27,12 +33,20 @@ SiteView::SiteView(std::string local, std::vector<Site> peers) : local_(std::mov
       local_index_ = i;
     }
   }
+  by_length_.resize(sites_.size());
+  for (std::size_t i = 0; i < sites_.size(); ++i) {
+    by_length_[i] = static_cast<std::uint32_t>(i);
+  }
+  std::sort(by_length_.begin(), by_length_.end(), [this](std::uint32_t a, std::uint32_t b) {
+    return shorter_or_before(sites_[a].name, sites_[b].name);
+  });
 }
 
 const SiteView::Site* SiteView::find(std::string_view name) const noexcept {
-  auto it = std::lower_bound(sites_.begin(), sites_.end(), name,
-                             [](const Site& s, std::string_view n) { return s.name < n; });
-  return it != sites_.end() && it->name == name ? &*it : nullptr;
+  auto it = std::lower_bound(
+      by_length_.begin(), by_length_.end(), name,
+      [this](std::uint32_t i, std::string_view n) { return shorter_or_before(sites_[i].name, n); });
+  return it != by_length_.end() && sites_[*it].name == name ? &sites_[*it] : nullptr;
 }
 
 namespace {

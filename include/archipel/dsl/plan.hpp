@@ -10,6 +10,7 @@
 #include <boost/system/result.hpp>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +45,9 @@ class SiteView {
   std::string local_;
   std::vector<Site> sites_;  // sorted by name, unique
   std::size_t local_index_ = 0;
+  // Lookup order: by length, then bytes. Most names differ in length, so a probe seldom
+  // reaches memcmp. Indices into sites_.
+  std::vector<std::uint32_t> by_length_;
 };
 
 /// A request's resource as a binding sees it: plural name and API group ("" for core).
