@@ -105,6 +105,15 @@ class Lexer {
     return t;
   }
 
+  /// The first byte of the next token, without consuming it ('\0' at the end).
+  char next_byte() const {
+    std::size_t pos = pos_;
+    while (pos < text_.size() && byte_class(text_[pos]) == kSpace) {
+      ++pos;
+    }
+    return pos < text_.size() ? text_[pos] : '\0';
+  }
+
  private:
   std::string_view text_;
   std::size_t pos_ = 0;
@@ -213,8 +222,7 @@ class Parser {
     if (cur_.kind != Tok::kWord) {
       return false;
     }
-    Lexer probe = lexer_;
-    return probe.next().kind == Tok::kColon;
+    return lexer_.next_byte() == ':';
   }
 
   // resource = "*" | label { "." label }
