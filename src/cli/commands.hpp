@@ -3,7 +3,11 @@
 // The archipel subcommands, one function each; main.cpp parses the command line and calls them.
 // Each returns the process exit code: 0 success, 1 a failed check, 2 bad usage or bad config.
 
+#include "archipel/site/config.hpp"
+
+#include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,5 +43,19 @@ struct SiteOptions {
   bool check_only = false;
 };
 int site(const SiteOptions& options);
+
+struct ClusterOptions {
+  std::string listen = "127.0.0.1:0";
+  std::filesystem::path data;
+  std::string log_level = "info";
+};
+/// Serves the embedded Kubernetes-compatible cluster alone until SIGINT/SIGTERM; prints
+/// "listening on HOST:PORT" on stdout once bound.
+int cluster(const ClusterOptions& options);
+
+/// Runs the embedded cluster on `listen` with its data under `data` until SIGINT/SIGTERM;
+/// `on_listening` receives the bound port. Shared by `archipel cluster` and `archipel site`.
+int serve_embedded_cluster(const site::Endpoint& listen, const std::filesystem::path& data,
+                           const std::function<void(std::uint16_t)>& on_listening);
 
 }  // namespace archipel::cli

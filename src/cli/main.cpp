@@ -50,6 +50,16 @@ int main(int argc, char** argv) {
   site_cmd->add_option("--config", site.config, "the site's YAML file (see sites/)")->required();
   site_cmd->add_flag("--check", site.check_only, "validate the configuration and exit");
 
+  cli::ClusterOptions cluster;
+  CLI::App* cluster_cmd = app.add_subcommand(
+      "cluster", "serve the embedded Kubernetes-compatible cluster alone (for tests and tools)");
+  cluster_cmd->add_option("--listen", cluster.listen, "HOST:PORT; port 0 picks a free port")
+      ->capture_default_str();
+  cluster_cmd->add_option("--data", cluster.data, "data directory (created if needed)")->required();
+  cluster_cmd->add_option("--log-level", cluster.log_level, "trace, debug, info, warn, error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -57,11 +67,17 @@ int main(int argc, char** argv) {
     return code == 0 ? cli::kExitOk : cli::kExitUsage;
   }
 
-  if (*explain_cmd)
+  if (*explain_cmd) {
     return cli::scope_explain(explain);
-  if (*check_cmd)
+  }
+  if (*check_cmd) {
     return cli::scope_check(check);
-  if (*site_cmd)
+  }
+  if (*site_cmd) {
     return cli::site(site);
+  }
+  if (*cluster_cmd) {
+    return cli::cluster(cluster);
+  }
   return cli::kExitUsage;
 }

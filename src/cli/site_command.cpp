@@ -33,14 +33,18 @@ int site(const SiteOptions& o) {
     return kExitOk;
   }
 
-  // The site's components (embedded cluster, peer channel, proxy, sharing, migration) start
-  // here as their issues land; the site then runs until SIGINT or SIGTERM.
+  // The site's components start here as their issues land: today, the embedded cluster.
+  if (config->cluster.mode == site::ClusterConfig::Mode::kEmbedded) {
+    return serve_embedded_cluster(config->cluster.listen, config->data_dir, [](std::uint16_t) {});
+  }
+  // An external kube-apiserver needs nothing local yet: the proxy (issue #5) will front it.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  spdlog::info("site running; stop with SIGINT or SIGTERM");
+  spdlog::info("site running with external cluster {}; stop with SIGINT or SIGTERM",
+               config->cluster.url);
   int received = 0;
   sigwait(&signals, &received);
   spdlog::info("stopping on signal {}", received);

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# The real kubectl against a fresh embedded cluster (`archipel cluster`), end to end:
+# namespaces, apply-free create/get/list/watch/replace/delete of ConfigMaps and Secrets,
+# conflicts, Status errors, namespace cascade, and kill -9 + restart keeping every write.
+# Usage: kubectl_cluster_test.sh PATH/TO/archipel
+set -uo pipefail
+bin=$1
+tmp=$(mktemp -d)
+pid=""
+cleanup() {
+  [[ -n $pid ]] && kill "$pid" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+passed=0
+failures=0
+
+start() {
+  "$bin" cluster --listen 127.0.0.1:0 --data "$tmp/data" >"$tmp/out" 2>"$tmp/err" &
+  pid=$!
+  for _ in $(seq 100); do
+    port=$(sed -n 's/^listening on 127.0.0.1://p' "$tmp/out")
+    [[ -n $port ]] && break
+    sleep 0.05
+  done
+  [[ -n $port ]] || { echo "cluster did not start"; cat "$tmp/err"; exit 1; }
+  # A kubeconfig like any user's, pointing at the embedded cluster.
+  cat >"$tmp/kubeconfig" <<KCFG
+apiVersion: v1
+kind: Config
+clusters: [{name: embedded, cluster: {server: "http://127.0.0.1:$port"}}]
+users: [{name: me, user: {}}]
+contexts: [{name: embedded, context: {cluster: embedded, user: me, namespace: default}}]
+current-context: embedded
+KCFG
+}
+
+k() { kubectl --kubeconfig "$tmp/kubeconfig" "$@"; }
+
+# check NAME WANTED_EXIT PATTERN -- command...
+check() {
+  local name=$1 want=$2 pattern=$3
+  shift 4
+  local out code
+  out=$("$@" 2>&1)
+  code=$?
+  if [[ $code -ne $want ]]; then
+    echo "FAIL $name: exit $code, wanted $want"; echo "$out" | sed 's/^/    /'; failures=$((failures + 1))
+  elif ! grep -Eq -- "$pattern" <<<"$out"; then
+    echo "FAIL $name: output lacks /$pattern/"; echo "$out" | sed 's/^/    /'; failures=$((failures + 1))
+  else
+    echo "ok   $name"; passed=$((passed + 1))
+  fi
+}
+
+start
+check version 0 'Server Version: v1\.31' -- k version
+check get-namespaces 0 'default +Active' -- k get namespaces
+check create-namespace 0 'namespace/team-a created' -- k create namespace team-a
+check create-configmap 0 'configmap/web created' -- \
+  k -n team-a create configmap web --from-literal=mode=fast --from-literal=level=3
+check label 0 'configmap/web labeled' -- k -n team-a label configmap web app=web
+check get-table 0 '^web +2 +[0-9]+s' -- k -n team-a get configmaps
+check get-json 0 '"mode": "fast"' -- k -n team-a get configmap web -o json
+check get-yaml 0 'resourceVersion: "[0-9]+"' -- k -n team-a get cm web -o yaml
+check get-wide 0 'web +2' -- k -n team-a get cm -o wide
+check get-selector 0 '^web' -- k -n team-a get cm -l app=web
+check get-selector-none 0 'No resources found' -- k -n team-a get cm -l app=db
+check get-all-namespaces 0 'team-a +web' -- k get cm -A
+check create-secret 0 'secret/token created' -- k -n team-a create secret generic token --from-literal=pw=hunter2
+check secret-base64 0 'aHVudGVyMg==' -- k -n team-a get secret token -o jsonpath='{.data.pw}'
+check not-found 1 'configmaps "nope" not found' -- k -n team-a get cm nope
+check already-exists 1 'configmaps "web" already exists' -- k -n team-a create configmap web
+check missing-namespace 1 'namespaces "nowhere" not found' -- k -n nowhere create configmap x
+
+# apply (create, then a strategic merge patch), and the three patch types.
+cat >"$tmp/manifest.yaml" <<'YAML'
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: applied, namespace: team-a, labels: {app: web}}
+data: {mode: fast}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: applied, namespace: team-a}
+stringData: {token: abc}
+YAML
+check apply-create 0 'configmap/applied created' -- k apply -f "$tmp/manifest.yaml"
+check apply-unchanged 0 'configmap/applied unchanged' -- k apply -f "$tmp/manifest.yaml"
+sed -i 's/mode: fast/mode: slow/' "$tmp/manifest.yaml"
+check apply-configure 0 'configmap/applied configured' -- k apply -f "$tmp/manifest.yaml"
+check applied-value 0 '^slow$' -- k -n team-a get cm applied -o jsonpath='{.data.mode}'
+check patch-merge 0 'patched' -- k -n team-a patch cm applied --type=merge -p '{"data":{"x":"1"}}'
+check patch-json 0 'patched' -- k -n team-a patch cm applied --type=json -p '[{"op":"remove","path":"/data/x"}]'
+check patch-strategic 0 'patched' -- k -n team-a patch cm applied -p '{"data":{"y":"2"}}'
+check patched-value 0 '^\{"mode":"slow","y":"2"\}$' -- k -n team-a get cm applied -o jsonpath='{.data}'
+check patch-test-fails 1 'test failed' -- k -n team-a patch cm applied --type=json -p '[{"op":"test","path":"/data/y","value":"3"}]'
+
+# Watch sees ADDED, MODIFIED and DELETED.
+k -n team-a get configmaps -w --output-watch-events >"$tmp/watch" 2>&1 &
+watcher=$!
+sleep 1
+k -n team-a create configmap watched >/dev/null
+k -n team-a label configmap watched tier=x >/dev/null
+k -n team-a delete configmap watched >/dev/null
+for _ in $(seq 50); do grep -q 'DELETED' "$tmp/watch" && break; sleep 0.1; done
+kill "$watcher" 2>/dev/null
+check watch-added 0 'ADDED +watched' -- cat "$tmp/watch"
+check watch-modified 0 'MODIFIED +watched' -- cat "$tmp/watch"
+check watch-deleted 0 'DELETED +watched' -- cat "$tmp/watch"
+
+# An update carrying a stale resourceVersion is refused with 409 Conflict.
+k -n team-a get cm web -o json >"$tmp/web.json"
+k -n team-a label cm web rev=2 >/dev/null
+sed 's/"mode": "fast"/"mode": "slow"/' "$tmp/web.json" >"$tmp/web-stale.json"
+check replace-conflict 1 'the object has been modified' -- k replace -f "$tmp/web-stale.json"
+check replace-ok 0 'configmap/web replaced' -- bash -c \
+  "kubectl --kubeconfig '$tmp/kubeconfig' -n team-a get cm web -o json | sed 's/\"fast\"/\"slow\"/' | kubectl --kubeconfig '$tmp/kubeconfig' replace -f -"
+check replaced 0 '^slow$' -- k -n team-a get cm web -o jsonpath='{.data.mode}'
+
+# kill -9, restart: every acknowledged write is there and resourceVersion goes on.
+rv_before=$(k -n team-a get cm web -o jsonpath='{.metadata.resourceVersion}')
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+start
+check survives-kill 0 '^slow$' -- k -n team-a get cm web -o jsonpath='{.data.mode}'
+k -n team-a create configmap after-restart >/dev/null
+rv_after=$(k -n team-a get cm after-restart -o jsonpath='{.metadata.resourceVersion}')
+check rv-continues 0 'yes' -- bash -c "[[ $rv_after -gt $rv_before ]] && echo yes"
+
+# Deleting a namespace deletes what it holds.
+check delete-namespace 0 'namespace "team-a" deleted' -- k delete namespace team-a
+check cascade 0 'No resources found' -- k -n team-a get configmaps,secrets
+check namespace-gone 1 'namespaces "team-a" not found' -- k get namespace team-a
+
+echo "$passed passed, $failures failed"
+[[ $failures -eq 0 ]]
