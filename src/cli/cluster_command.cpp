@@ -1,5 +1,6 @@
 #include "archipel/base/log.hpp"
 #include "archipel/cluster/api_server.hpp"
+#include "archipel/cluster/pod_runtime.hpp"
 #include "archipel/site/config.hpp"
 #include "cli/commands.hpp"
 
@@ -19,7 +20,20 @@ int serve_embedded_cluster(const site::Endpoint& listen, const std::filesystem::
     spdlog::error("embedded cluster: {}", store.error());
     return kExitFailed;
   }
-  cluster::KubeApi api(**store, {});
+  cluster::PodRuntime::Options runtime_options;
+  runtime_options.dir = data / "pods";
+  auto runtime = cluster::PodRuntime::start(**store, runtime_options);
+  cluster::KubeApi::Options api_options;
+  api_options.log_path = [&runtime](std::string_view ns, std::string_view pod,
+                                    std::string_view container) {
+    return runtime->log_path(ns, pod, container);
+  };
+  api_options.container_running = [&runtime](std::string_view ns, std::string_view pod,
+                                             std::string_view container) {
+    return runtime->running(ns, pod, container);
+  };
+  api_options.graceful_pod_deletion = true;
+  cluster::KubeApi api(**store, api_options);
   boost::asio::io_context io;
   cluster::ApiServer::Options options;
   options.host = listen.host;

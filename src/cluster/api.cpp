@@ -13,6 +13,8 @@
 #include <boost/url/parse.hpp>
 
 #include <algorithm>
+#include <fstream>
+#include <sstream>
 
 namespace archipel::cluster {
 namespace {
@@ -328,6 +330,9 @@ struct KubeApi::Impl {
         return create(req, r);
       if (req.method == "DELETE" && t.deletecollection)
         return delete_collection(r, params);
+    } else if (r.subresource == "log") {
+      if (req.method == "GET")
+        return logs(r, params);
     } else if (r.subresource.empty() || r.subresource == "status") {
       if (req.method == "GET")
         return get(req, r);
@@ -458,6 +463,149 @@ struct KubeApi::Impl {
     o.erase("stringData");
   }
 
+  // Validates a pod's containers and fills in what Kubernetes defaults.
+  std::optional<Status> pod_defaults(object& o, const std::string& name) {
+    value& spec_v = o["spec"];
+    if (!spec_v.is_object()) {
+      return Status::invalid("", "Pod", name,
+                             {{"FieldValueRequired", "Required value", "spec.containers"}});
+    }
+    object& spec = spec_v.as_object();
+    std::vector<kube::StatusCause> causes;
+    const value* containers = spec.if_contains("containers");
+    if (containers == nullptr || !containers->is_array() || containers->as_array().empty()) {
+      causes.push_back({"FieldValueRequired", "Required value", "spec.containers"});
+    } else {
+      std::vector<std::string_view> names;
+      for (std::size_t i = 0; i < containers->as_array().size(); ++i) {
+        const value& c = containers->as_array()[i];
+        const std::string field = "spec.containers[" + std::to_string(i) + "]";
+        if (!c.is_object()) {
+          causes.push_back({"FieldValueInvalid", "Invalid value: must be an object", field});
+          continue;
+        }
+        const value* n = c.as_object().if_contains("name");
+        if (n == nullptr || !n->is_string() || !kube::is_dns1123_label(n->as_string())) {
+          causes.push_back(
+              {"FieldValueRequired", "Required value: a DNS-1123 label", field + ".name"});
+        } else if (std::find(names.begin(), names.end(), n->as_string()) != names.end()) {
+          causes.push_back({"FieldValueDuplicate",
+                            "Duplicate value: \"" + std::string(n->as_string()) + "\"",
+                            field + ".name"});
+        } else {
+          names.push_back(n->as_string());
+        }
+        const value* image = c.as_object().if_contains("image");
+        if (image == nullptr || !image->is_string() || image->as_string().empty()) {
+          causes.push_back({"FieldValueRequired", "Required value", field + ".image"});
+        }
+      }
+    }
+    if (const value* p = spec.if_contains("restartPolicy")) {
+      if (!p->is_string() || (p->as_string() != "Always" && p->as_string() != "OnFailure" &&
+                              p->as_string() != "Never")) {
+        causes.push_back(
+            {"FieldValueNotSupported",
+             "Unsupported value: supported values: \"Always\", \"OnFailure\", \"Never\"",
+             "spec.restartPolicy"});
+      }
+    }
+    if (!causes.empty()) {
+      return Status::invalid("", "Pod", name, std::move(causes));
+    }
+    if (!spec.contains("restartPolicy"))
+      spec["restartPolicy"] = "Always";
+    if (!spec.contains("terminationGracePeriodSeconds"))
+      spec["terminationGracePeriodSeconds"] = 30;
+    if (!spec.contains("dnsPolicy"))
+      spec["dnsPolicy"] = "ClusterFirst";
+    spec["nodeName"] = api.options_.node_name;
+    o["status"] = object{{"phase", "Pending"}};
+    return std::nullopt;
+  }
+
+  ApiResult logs(const Route& r, const Params& params) {
+    auto pod = api.store_.get(*r.type, r.ns, r.name);
+    if (!pod) {
+      return status_response(Status::not_found("", "pods", r.name));
+    }
+    std::vector<std::string> names;
+    if (const value* spec = pod->if_contains("spec"); spec != nullptr && spec->is_object()) {
+      if (const value* cs = spec->as_object().if_contains("containers");
+          cs != nullptr && cs->is_array()) {
+        for (const value& c : cs->as_array()) {
+          const value* n = c.is_object() ? c.as_object().if_contains("name") : nullptr;
+          if (n != nullptr && n->is_string())
+            names.emplace_back(n->as_string());
+        }
+      }
+    }
+    std::string container = param(params, "container");
+    if (container.empty()) {
+      if (names.size() != 1) {
+        std::string list;
+        for (const std::string& n : names)
+          list += (list.empty() ? "" : " ") + n;
+        return status_response(Status::bad_request("a container name must be specified for pod " +
+                                                   r.name + ", choose one of: [" + list + "]"));
+      }
+      container = names.front();
+    } else if (std::find(names.begin(), names.end(), container) == names.end()) {
+      return status_response(
+          Status::bad_request("container " + container + " is not valid for pod " + r.name));
+    }
+    if (!api.options_.log_path) {
+      return status_response(Status::bad_request("this cluster runs no pods: no logs to serve"));
+    }
+    const auto path = api.options_.log_path(r.ns, r.name, container);
+    std::error_code ec;
+    const std::uintmax_t size =
+        std::filesystem::exists(path, ec) ? std::filesystem::file_size(path, ec) : 0;
+    std::uintmax_t offset = 0;
+    std::string text;
+    {
+      std::ifstream in(path, std::ios::binary);
+      std::ostringstream all;
+      all << in.rdbuf();
+      text = all.str();
+    }
+    if (const std::string tail = param(params, "tailLines"); !tail.empty()) {
+      auto n = parse_rv(tail);
+      if (!n)
+        return status_response(Status::bad_request("tailLines must be a number"));
+      std::size_t pos = text.size();
+      std::uint64_t lines = 0;
+      if (pos > 0 && text[pos - 1] == '\n')
+        --pos;
+      while (pos > 0 && lines < *n) {
+        --pos;
+        if (text[pos] == '\n')
+          ++lines;
+      }
+      if (lines == *n && pos < text.size() && text[pos] == '\n')
+        ++pos;
+      if (*n == 0)
+        pos = text.size();
+      offset = pos;
+    }
+    if (flag(params, "follow")) {
+      LogFollow f;
+      f.path = path;
+      f.offset = std::min<std::uintmax_t>(offset, size);
+      auto running = api.options_.container_running;
+      const std::string ns = r.ns;
+      const std::string name = r.name;
+      f.still_running = [running, ns, name, container] {
+        return running && running(ns, name, container);
+      };
+      return f;
+    }
+    ApiResponse resp;
+    resp.content_type = "text/plain";
+    resp.body = text.substr(std::min<std::size_t>(offset, text.size()));
+    return resp;
+  }
+
   std::optional<Status> check_name(const ResourceType& t, const object& o, std::string_view name) {
     const bool label_only = t.kind == "Namespace" || t.kind == "Service";
     if (name.empty()) {
@@ -557,6 +705,11 @@ struct KubeApi::Impl {
       o["status"] = object{{"phase", "Active"}};
     } else if (has_status_subresource(t)) {
       o.erase("status");
+    }
+    if (t.kind == "Pod") {
+      if (auto bad = pod_defaults(o, name)) {
+        return status_response(*bad);
+      }
     }
     auto stored = api.store_.mutate(t, r.ns, name, [&](const object* current) -> Result<Change> {
       if (current != nullptr) {
@@ -879,11 +1032,82 @@ struct KubeApi::Impl {
     if (t.kind == "Namespace") {
       return delete_namespace(r.name, *pre);
     }
+    if (t.kind == "Pod" && api.options_.graceful_pod_deletion) {
+      auto grace = grace_period(req);
+      if (!grace) {
+        return status_response(grace.error());
+      }
+      if (*grace != 0) {
+        return start_graceful_delete(t, r, *pre, *grace);
+      }
+    }
     auto deleted = delete_one(t, r.ns, r.name, *pre);
     if (!deleted) {
       return status_response(deleted.error());
     }
     return json_response(200, *deleted);
+  }
+
+  // DeleteOptions.gracePeriodSeconds (also accepted as a query parameter); -1 when absent.
+  Result<std::int64_t> grace_period(const ApiRequest& req) {
+    auto url = boost::urls::parse_origin_form(req.target);
+    for (auto p : url->params()) {
+      if (p.key == "gracePeriodSeconds") {
+        auto v = parse_rv(p.value);
+        if (!v)
+          return Status::bad_request("gracePeriodSeconds must be a non-negative integer");
+        return Result<std::int64_t>(boost::system::in_place_value, static_cast<std::int64_t>(*v));
+      }
+    }
+    if (!req.body.empty()) {
+      boost::system::error_code ec;
+      const value body = boost::json::parse(req.body, ec);
+      if (!ec && body.is_object()) {
+        if (const value* g = body.as_object().if_contains("gracePeriodSeconds");
+            g != nullptr && g->is_int64()) {
+          return Result<std::int64_t>(boost::system::in_place_value,
+                                      std::max<std::int64_t>(0, g->as_int64()));
+        }
+      }
+    }
+    return Result<std::int64_t>(boost::system::in_place_value, -1);
+  }
+
+  // Marks a pod for deletion; the runtime stops its processes and then removes it.
+  ApiResult start_graceful_delete(const ResourceType& t, const Route& r,
+                                  const std::pair<std::string, std::string>& pre,
+                                  std::int64_t grace) {
+    auto stored = api.store_.mutate(t, r.ns, r.name, [&](const object* current) -> Result<Change> {
+      if (current == nullptr) {
+        return Status::not_found(t.group, t.plural, r.name);
+      }
+      if (!pre.second.empty() && pre.second != kube::meta_string(*current, "resourceVersion")) {
+        return Status::conflict(t.group, t.plural, r.name, "Precondition failed: ResourceVersion");
+      }
+      if (!kube::meta_string(*current, "deletionTimestamp").empty()) {
+        return Change{Change::Kind::kNone, {}};  // already terminating
+      }
+      std::int64_t seconds = grace;
+      if (seconds < 0) {
+        seconds = 30;
+        if (const value* spec = current->if_contains("spec");
+            spec != nullptr && spec->is_object()) {
+          if (const value* g = spec->as_object().if_contains("terminationGracePeriodSeconds");
+              g != nullptr && g->is_int64()) {
+            seconds = g->as_int64();
+          }
+        }
+      }
+      object next = *current;
+      object& m = kube::metadata(next);
+      m["deletionTimestamp"] = kube::rfc3339(api.options_.clock() + std::chrono::seconds(seconds));
+      m["deletionGracePeriodSeconds"] = seconds;
+      return Change{Change::Kind::kPut, std::move(next)};
+    });
+    if (!stored) {
+      return status_response(stored.error());
+    }
+    return json_response(200, *stored);
   }
 
   Result<object> delete_one(const ResourceType& t, std::string_view ns, std::string_view name,

@@ -15,6 +15,7 @@
 #include <boost/beast/http.hpp>
 
 #include <deque>
+#include <fstream>
 #include <list>
 #include <mutex>
 
@@ -63,6 +64,7 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   awaitable<bool> serve_watch(const http::request<http::string_body>& req, const WatchRequest& w);
   awaitable<bool> write_chunk(std::string data);
+  awaitable<bool> serve_log(const http::request<http::string_body>& req, const LogFollow& f);
 
   beast::tcp_stream stream_;
   ApiServerImpl& server_;
@@ -211,6 +213,10 @@ awaitable<void> Session::run(std::shared_ptr<Session> self) {
       co_await serve_watch(req, *watch);
       break;  // a watch ends its connection's use
     }
+    if (auto* follow = std::get_if<LogFollow>(&result)) {
+      co_await serve_log(req, *follow);
+      break;
+    }
     auto& response = std::get<ApiResponse>(result);
     spdlog::debug("cluster api: {} {} {}", request.method, request.target, response.status);
     auto res = to_http(std::move(response), req.version(), req.keep_alive());
@@ -314,6 +320,55 @@ awaitable<bool> Session::serve_watch(const http::request<http::string_body>& req
     stream_.expires_never();
     co_await queue->wake.async_wait(use_nothrow);
   }
+  co_await asio::async_write(stream_, http::make_chunk_last(), use_nothrow);
+  co_return true;
+}
+
+awaitable<bool> Session::serve_log(const http::request<http::string_body>& req,
+                                   const LogFollow& f) {
+  http::response<http::empty_body> res{http::status::ok, req.version()};
+  res.set(http::field::content_type, "text/plain");
+  res.chunked(true);
+  res.keep_alive(false);
+  http::response_serializer<http::empty_body> sr{res};
+  stream_.expires_after(std::chrono::seconds(30));
+  auto [hec, hn] = co_await http::async_write_header(stream_, sr, use_nothrow);
+  if (hec) {
+    co_return false;
+  }
+  // Notice the client going away while the log is quiet.
+  auto probe = std::make_shared<char>();
+  stream_.async_read_some(asio::buffer(probe.get(), 1),
+                          [self = shared_from_this(), probe](beast::error_code, std::size_t) {
+                            self->closing_ = true;
+                          });
+  std::ifstream in(f.path, std::ios::binary);
+  in.seekg(static_cast<std::streamoff>(f.offset));
+  asio::steady_timer timer(stream_.get_executor());
+  std::string buffer(64 * 1024, '\0');
+  while (!closing_) {
+    const bool running = f.still_running();  // read before draining: no line is missed at exit
+    bool drained = false;
+    while (!drained) {
+      if (!in.is_open()) {
+        in.open(f.path, std::ios::binary);
+      }
+      in.clear();
+      in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+      const std::streamsize n = in.gcount();
+      if (n > 0 && !co_await write_chunk(buffer.substr(0, static_cast<std::size_t>(n)))) {
+        co_return false;
+      }
+      drained = n < static_cast<std::streamsize>(buffer.size());
+    }
+    if (!running) {
+      break;
+    }
+    timer.expires_after(std::chrono::milliseconds(100));
+    stream_.expires_never();
+    co_await timer.async_wait(use_nothrow);
+  }
+  stream_.expires_after(std::chrono::seconds(30));
   co_await asio::async_write(stream_, http::make_chunk_last(), use_nothrow);
   co_return true;
 }

@@ -116,10 +116,30 @@ std::vector<Column> columns_for(std::string_view kind) {
                                                  : 0;
                    return value(std::to_string(ready) + "/" + std::to_string(total));
                  }});
-    c.push_back({"Status", "string", 0, "The aggregate status of the containers in this pod",
-                 [](const object& o, auto) {
-                   return value(str(o, {"status", "phase"}, "Pending"));
-                 }});
+    c.push_back(
+        {"Status", "string", 0, "The aggregate status of the containers in this pod",
+         [](const object& o, auto) {
+           // As kubectl shows it: Terminating, else a container's waiting or terminated
+           // reason, else the phase.
+           if (!kube::meta_string(o, "deletionTimestamp").empty()) {
+             return value("Terminating");
+           }
+           std::string reason = str(o, {"status", "phase"}, "Pending");
+           const value* statuses = at_path(o, {"status", "containerStatuses"});
+           if (statuses != nullptr && statuses->is_array()) {
+             for (const value& s : statuses->as_array()) {
+               if (!s.is_object())
+                 continue;
+               const std::string waiting = str(s.as_object(), {"state", "waiting", "reason"}, "");
+               const std::string done = str(s.as_object(), {"state", "terminated", "reason"}, "");
+               if (!waiting.empty())
+                 return value(waiting);
+               if (!done.empty() && reason != "Running")
+                 reason = done;
+             }
+           }
+           return value(reason);
+         }});
     c.push_back({"Restarts", "string", 0,
                  "The number of times the containers in this pod have been restarted",
                  [](const object& o, auto) {

@@ -128,6 +128,51 @@ k -n team-a create configmap after-restart >/dev/null
 rv_after=$(k -n team-a get cm after-restart -o jsonpath='{.metadata.resourceVersion}')
 check rv-continues 0 'yes' -- bash -c "[[ $rv_after -gt $rv_before ]] && echo yes"
 
+# Pods run as processes: logs, logs -f, phases, graceful delete; after a kill -9 of the site a
+# running container is taken over, and a clean stop leaves no process behind.
+marker=$((RANDOM + 40000))
+check run-pod 0 'pod/hello created' -- k run hello --image=busybox --command -- sh -c "echo hello; exec sleep $marker"
+wait_for() {  # wait_for JSONPATH VALUE ARGS...
+  local path=$1 want=$2
+  shift 2
+  for _ in $(seq 100); do
+    [[ $(k "$@" -o jsonpath="$path" 2>/dev/null) == "$want" ]] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+wait_for '{.status.phase}' Running get pod hello
+check pod-running 0 'hello +1/1 +Running +0' -- k get pods
+check pod-logs 0 '^hello$' -- k logs hello
+check pod-process 0 "sleep $marker" -- pgrep -a -f "sleep $marker"
+timeout 20 kubectl --kubeconfig "$tmp/kubeconfig" logs -f hello >"$tmp/follow" 2>&1 &
+follower=$!
+sleep 0.5
+kill -9 "$pid"
+wait "$pid" 2>/dev/null
+start
+check pod-taken-over 0 'hello +1/1 +Running +0' -- k get pods
+check pod-single-process 0 '^1$' -- bash -c "pgrep -f '^sleep $marker' | wc -l"
+check pod-delete 0 'pod "hello" deleted' -- k delete pod hello --grace-period=1
+check pod-gone 1 'pods "hello" not found' -- k get pod hello
+check pod-process-gone 1 '^$' -- pgrep -f "^sleep $marker"
+wait "$follower" 2>/dev/null
+check logs-follow 0 '^hello$' -- cat "$tmp/follow"
+check run-once 0 'pod/once created' -- k run once --restart=Never --image=busybox --command -- sh -c 'echo done'
+wait_for '{.status.phase}' Succeeded get pod once
+check pod-succeeded 0 'once +0/1 +Completed' -- k get pod once
+check run-failing 0 'pod/fails created' -- k run fails --restart=Never --image=busybox --command -- sh -c 'exit 3'
+wait_for '{.status.phase}' Failed get pod fails
+check pod-exit-code 0 '^3$' -- k get pod fails -o jsonpath='{.status.containerStatuses[0].state.terminated.exitCode}'
+check pod-invalid 1 'spec.containers\[0\].image: Required value' -- bash -c \
+  "echo '{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"bad\"},\"spec\":{\"containers\":[{\"name\":\"c\"}]}}' | kubectl --kubeconfig '$tmp/kubeconfig' create -f -"
+k run lingering --image=busybox --command -- sh -c "exec sleep $((marker + 1))" >/dev/null
+wait_for '{.status.phase}' Running get pod lingering
+kill -TERM "$pid"
+wait "$pid" 2>/dev/null
+check no-orphans 1 '^$' -- pgrep -f "^sleep $((marker + 1))"
+start
+
 # Deleting a namespace deletes what it holds.
 check delete-namespace 0 'namespace "team-a" deleted' -- k delete namespace team-a
 check cascade 0 'No resources found' -- k -n team-a get configmaps,secrets

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -56,7 +57,15 @@ struct WatchRequest {
   [[nodiscard]] std::string encode(const ObjectEvent& e) const;
 };
 
-using ApiResult = std::variant<ApiResponse, WatchRequest>;
+/// `kubectl logs -f`: the HTTP layer streams the file as it grows, until the container stops
+/// (and the file is drained) or the client goes away.
+struct LogFollow {
+  std::filesystem::path path;
+  std::uintmax_t offset = 0;            ///< where to start (after tailLines/limitBytes)
+  std::function<bool()> still_running;  ///< whether more may be written
+};
+
+using ApiResult = std::variant<ApiResponse, WatchRequest, LogFollow>;
 
 class KubeApi {
  public:
@@ -65,6 +74,17 @@ class KubeApi {
     std::function<std::chrono::system_clock::time_point()> clock = [] {
       return std::chrono::system_clock::now();
     };
+    /// Where a container's log is, and whether it runs: set when a PodRuntime runs the pods
+    /// (pods/log answers 400 otherwise).
+    std::function<std::filesystem::path(std::string_view ns, std::string_view pod,
+                                        std::string_view container)>
+        log_path;
+    std::function<bool(std::string_view ns, std::string_view pod, std::string_view container)>
+        container_running;
+    /// Pods are deleted gracefully (deletionTimestamp, then the runtime removes them once their
+    /// processes ended). Without a runtime, deletion is immediate.
+    bool graceful_pod_deletion = false;
+    std::string node_name = "archipel";
   };
 
   /// `store` must outlive the KubeApi.
