@@ -1,5 +1,6 @@
 #include "archipel/base/log.hpp"
 #include "archipel/cluster/api_server.hpp"
+#include "archipel/cluster/deployment_controller.hpp"
 #include "archipel/cluster/pod_runtime.hpp"
 #include "archipel/site/config.hpp"
 #include "cli/commands.hpp"
@@ -34,6 +35,7 @@ int serve_embedded_cluster(const site::Endpoint& listen, const std::filesystem::
   };
   api_options.graceful_pod_deletion = true;
   cluster::KubeApi api(**store, api_options);
+  auto deployments = cluster::DeploymentController::start(api);
   boost::asio::io_context io;
   cluster::ApiServer::Options options;
   options.host = listen.host;

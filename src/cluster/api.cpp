@@ -128,6 +128,11 @@ object api_resource_list(std::string_view group) {
       s["namespaced"] = t.namespaced;
       s["kind"] = t.kind;
       s["verbs"] = sub == "log" ? array{"get"} : array{"get", "patch", "update"};
+      if (sub == "scale") {
+        s["group"] = "autoscaling";
+        s["version"] = "v1";
+        s["kind"] = "Scale";
+      }
       resources.push_back(std::move(s));
     }
   }
@@ -241,8 +246,9 @@ struct KubeApi::Impl {
   }
 
   static bool flag(const Params& p, std::string_view key) {
+    // As Go's strconv.ParseBool, which kube-apiserver uses ("watch=True" from the Python client).
     const std::string v = param(p, key);
-    return v == "true" || v == "1";
+    return v == "1" || v == "t" || v == "T" || v == "true" || v == "True" || v == "TRUE";
   }
 
   ApiResult handle(const ApiRequest& req) {
@@ -326,22 +332,33 @@ struct KubeApi::Impl {
       if (req.method == "GET") {
         return flag(params, "watch") ? watch(req, r, params) : list(req, r, params);
       }
-      if (req.method == "POST")
+      if (req.method == "POST") {
         return create(req, r);
-      if (req.method == "DELETE" && t.deletecollection)
+      }
+      if (req.method == "DELETE" && t.deletecollection) {
         return delete_collection(r, params);
+      }
     } else if (r.subresource == "log") {
-      if (req.method == "GET")
+      if (req.method == "GET") {
         return logs(r, params);
-    } else if (r.subresource.empty() || r.subresource == "status") {
-      if (req.method == "GET")
+      }
+    } else if (r.subresource == "scale") {
+      if (req.method == "GET" || req.method == "PUT" || req.method == "PATCH") {
+        return scale(req, r);
+      }
+    } else {  // the object itself, or its status
+      if (req.method == "GET") {
         return get(req, r);
-      if (req.method == "PUT")
+      }
+      if (req.method == "PUT") {
         return update(req, r);
-      if (req.method == "PATCH")
+      }
+      if (req.method == "PATCH") {
         return patch(req, r);
-      if (req.method == "DELETE" && r.subresource.empty())
+      }
+      if (req.method == "DELETE" && r.subresource.empty()) {
         return remove(req, r);
+      }
     }
     return status_response(Status::method_not_allowed(
         "the server does not allow this method on the requested resource"));
@@ -522,6 +539,144 @@ struct KubeApi::Impl {
     spec["nodeName"] = api.options_.node_name;
     o["status"] = object{{"phase", "Pending"}};
     return std::nullopt;
+  }
+
+  // Validates a Deployment's selector and template (its pods must be creatable) and fills in
+  // Kubernetes' defaults.
+  std::optional<Status> deployment_defaults(object& o, const std::string& name) {
+    value& spec_v = o["spec"];
+    if (!spec_v.is_object()) {
+      spec_v = object();
+    }
+    object& spec = spec_v.as_object();
+    std::vector<kube::StatusCause> causes;
+    const value* match = nullptr;
+    if (const value* sel = spec.if_contains("selector"); sel != nullptr && sel->is_object()) {
+      match = sel->as_object().if_contains("matchLabels");
+    }
+    if (match == nullptr || !match->is_object() || match->as_object().empty()) {
+      causes.push_back({"FieldValueRequired", "Required value", "spec.selector"});
+    }
+    const value* tpl = spec.if_contains("template");
+    object pod;
+    if (tpl == nullptr || !tpl->is_object()) {
+      causes.push_back({"FieldValueRequired", "Required value", "spec.template"});
+    } else {
+      pod = tpl->as_object();
+      if (match != nullptr && match->is_object()) {
+        const value* labels = pod.contains("metadata") && pod["metadata"].is_object()
+                                  ? pod["metadata"].as_object().if_contains("labels")
+                                  : nullptr;
+        for (const auto& kv : match->as_object()) {
+          const value* l = labels != nullptr && labels->is_object()
+                               ? labels->as_object().if_contains(kv.key())
+                               : nullptr;
+          if (l == nullptr || *l != kv.value()) {
+            causes.push_back({"FieldValueInvalid",
+                              "Invalid value: `selector` does not match template `labels`",
+                              "spec.template.metadata.labels"});
+            break;
+          }
+        }
+      }
+      if (auto bad = pod_defaults(pod, name)) {
+        for (kube::StatusCause c : bad->causes) {
+          c.field = "spec.template." + c.field;
+          causes.push_back(std::move(c));
+        }
+      }
+    }
+    if (const value* r = spec.if_contains("replicas");
+        r != nullptr && (!r->is_int64() || r->as_int64() < 0)) {
+      causes.push_back({"FieldValueInvalid", "Invalid value: must be greater than or equal to 0",
+                        "spec.replicas"});
+    }
+    if (!causes.empty()) {
+      return Status::invalid("apps", "Deployment", name, std::move(causes));
+    }
+    if (!spec.contains("replicas"))
+      spec["replicas"] = 1;
+    if (!spec.contains("revisionHistoryLimit"))
+      spec["revisionHistoryLimit"] = 10;
+    if (!spec.contains("progressDeadlineSeconds"))
+      spec["progressDeadlineSeconds"] = 600;
+    if (!spec.contains("strategy")) {
+      spec["strategy"] =
+          object{{"type", "RollingUpdate"},
+                 {"rollingUpdate", object{{"maxSurge", "25%"}, {"maxUnavailable", "25%"}}}};
+    }
+    return std::nullopt;
+  }
+
+  // autoscaling/v1 Scale of a Deployment: what kubectl scale reads and writes.
+  ApiResult scale(const ApiRequest& req, const Route& r) {
+    const ResourceType& t = *r.type;
+    auto to_scale = [&](const object& d) {
+      std::int64_t replicas = 0;
+      std::int64_t observed = 0;
+      if (const value* s = d.if_contains("spec"); s != nullptr && s->is_object()) {
+        if (const value* v = s->as_object().if_contains("replicas"); v != nullptr && v->is_int64())
+          replicas = v->as_int64();
+      }
+      if (const value* s = d.if_contains("status"); s != nullptr && s->is_object()) {
+        if (const value* v = s->as_object().if_contains("replicas"); v != nullptr && v->is_int64())
+          observed = v->as_int64();
+      }
+      object scale;
+      scale["kind"] = "Scale";
+      scale["apiVersion"] = "autoscaling/v1";
+      object m;
+      for (const char* k : {"name", "namespace", "uid", "resourceVersion", "creationTimestamp"}) {
+        m[k] = std::string(kube::meta_string(d, k));
+      }
+      scale["metadata"] = std::move(m);
+      scale["spec"] = object{{"replicas", replicas}};
+      scale["status"] = object{{"replicas", observed}};
+      return scale;
+    };
+    if (req.method == "GET") {
+      auto d = api.store_.get(t, r.ns, r.name);
+      if (!d)
+        return status_response(Status::not_found(t.group, t.plural, r.name));
+      return json_response(200, to_scale(*d));
+    }
+    boost::system::error_code ec;
+    const value doc = boost::json::parse(req.body, ec);
+    if (ec || !doc.is_object()) {
+      return status_response(
+          Status::bad_request("the body of the request could not be decoded as JSON"));
+    }
+    auto stored = api.store_.mutate(t, r.ns, r.name, [&](const object* current) -> Result<Change> {
+      if (current == nullptr)
+        return Status::not_found(t.group, t.plural, r.name);
+      value scaled = to_scale(*current);
+      if (req.method == "PUT") {
+        scaled = doc;
+      } else if (req.content_type.starts_with("application/json-patch+json")) {
+        auto p = kube::apply_json_patch(scaled, doc);
+        if (!p)
+          return Status::unprocessable(p.error());
+        scaled = std::move(*p);
+      } else {
+        scaled = kube::apply_merge_patch(scaled, doc);
+      }
+      const value* replicas =
+          scaled.is_object() && scaled.as_object().contains("spec") && scaled.at("spec").is_object()
+              ? scaled.at("spec").as_object().if_contains("replicas")
+              : nullptr;
+      if (replicas == nullptr || !replicas->is_int64() || replicas->as_int64() < 0) {
+        return Status::invalid(
+            "autoscaling", "Scale", r.name,
+            {{"FieldValueInvalid", "Invalid value: must be greater than or equal to 0",
+              "spec.replicas"}});
+      }
+      object next = *current;
+      next["spec"].as_object()["replicas"] = replicas->as_int64();
+      return next_version(t, current, std::move(next), "", false);
+    });
+    if (!stored)
+      return status_response(stored.error());
+    return json_response(200, to_scale(*stored));
   }
 
   ApiResult logs(const Route& r, const Params& params) {
@@ -708,6 +863,11 @@ struct KubeApi::Impl {
     }
     if (t.kind == "Pod") {
       if (auto bad = pod_defaults(o, name)) {
+        return status_response(*bad);
+      }
+    }
+    if (t.kind == "Deployment") {
+      if (auto bad = deployment_defaults(o, name)) {
         return status_response(*bad);
       }
     }
@@ -1045,7 +1205,73 @@ struct KubeApi::Impl {
     if (!deleted) {
       return status_response(deleted.error());
     }
+    collect_dependents(r.ns, kube::meta_string(*deleted, "uid"), propagation(req) == "Orphan");
     return json_response(200, *deleted);
+  }
+
+  // DeleteOptions.propagationPolicy (body or query): Orphan, Background (default) or Foreground.
+  static std::string propagation(const ApiRequest& req) {
+    auto url = boost::urls::parse_origin_form(req.target);
+    for (auto p : url->params()) {
+      if (p.key == "propagationPolicy")
+        return std::string(p.value);
+    }
+    boost::system::error_code ec;
+    const value body = req.body.empty() ? value() : boost::json::parse(req.body, ec);
+    if (!ec && body.is_object()) {
+      if (const value* v = body.as_object().if_contains("propagationPolicy");
+          v != nullptr && v->is_string()) {
+        return std::string(v->as_string());
+      }
+    }
+    return "Background";
+  }
+
+  static bool refers_to(const value& ref, std::string_view uid) {
+    const value* u = ref.is_object() ? ref.as_object().if_contains("uid") : nullptr;
+    return u != nullptr && u->is_string() && u->as_string() == uid;
+  }
+
+  // Garbage collection of what an owner leaves: objects of its namespace whose ownerReferences
+  // name it are deleted (pods gracefully), or with Orphan lose that reference.
+  void collect_dependents(std::string_view ns, std::string_view owner_uid, bool orphan) {
+    if (ns.empty() || owner_uid.empty()) {
+      return;
+    }
+    for (const ResourceType& t : kube::resource_types()) {
+      if (!t.namespaced)
+        continue;
+      auto page = api.store_.list(t, ns, 0, {}, [&](const object& o) {
+        const value* refs = o.contains("metadata")
+                                ? o.at("metadata").as_object().if_contains("ownerReferences")
+                                : nullptr;
+        if (refs == nullptr || !refs->is_array())
+          return false;
+        return std::any_of(refs->as_array().begin(), refs->as_array().end(),
+                           [&](const value& ref) { return refers_to(ref, owner_uid); });
+      });
+      if (!page)
+        continue;
+      for (const object& o : page->items) {
+        const std::string name(kube::meta_string(o, "name"));
+        if (orphan) {
+          (void)api.store_.mutate(t, ns, name, [&](const object* current) -> Result<Change> {
+            if (current == nullptr)
+              return Change{Change::Kind::kNone, {}};
+            object next = *current;
+            array& refs = kube::metadata(next)["ownerReferences"].as_array();
+            refs.erase(std::remove_if(refs.begin(), refs.end(),
+                                      [&](const value& ref) { return refers_to(ref, owner_uid); }),
+                       refs.end());
+            return Change{Change::Kind::kPut, std::move(next)};
+          });
+        } else if (t.kind == "Pod" && api.options_.graceful_pod_deletion) {
+          (void)start_graceful_delete(t, Route{&t, std::string(ns), name, ""}, {}, -1);
+        } else {
+          (void)delete_one(t, ns, name, {});
+        }
+      }
+    }
   }
 
   // DeleteOptions.gracePeriodSeconds (also accepted as a query parameter); -1 when absent.
@@ -1177,10 +1403,20 @@ struct KubeApi::Impl {
     }
     array items;
     for (const object& o : page->items) {
-      auto deleted =
-          delete_one(t, kube::meta_string(o, "namespace"), kube::meta_string(o, "name"), {});
+      const std::string ns(kube::meta_string(o, "namespace"));
+      const std::string name(kube::meta_string(o, "name"));
+      if (t.kind == "Pod" && api.options_.graceful_pod_deletion) {
+        ApiResult marked = start_graceful_delete(t, Route{&t, ns, name, ""}, {}, -1);
+        if (auto* resp = std::get_if<ApiResponse>(&marked);
+            resp != nullptr && resp->status == 200) {
+          items.push_back(boost::json::parse(resp->body));
+        }
+        continue;
+      }
+      auto deleted = delete_one(t, ns, name, {});
       if (deleted) {
         items.push_back(std::move(*deleted));
+        collect_dependents(ns, kube::meta_string(*deleted, "uid"), false);
       }
     }
     object list;

@@ -10,6 +10,7 @@ using namespace std::string_view_literals;
 constexpr std::array kNoNames = std::array<std::string_view, 0>{};
 constexpr std::array kAll = {"all"sv};
 constexpr std::array kStatus = {"status"sv};
+constexpr std::array kScaleStatus = {"scale"sv, "status"sv};
 constexpr std::array kPodSubresources = {"log"sv, "status"sv};
 constexpr std::array kNamespaceShort = {"ns"sv};
 constexpr std::array kConfigMapShort = {"cm"sv};
@@ -34,7 +35,7 @@ const std::array kTypes = {
     ResourceType{"", "v1", "Service", "services", "service", true, kServiceShort, kAll, kStatus,
                  true},
     ResourceType{"apps", "v1", "Deployment", "deployments", "deployment", true, kDeploymentShort,
-                 kAll, kStatus, true},
+                 kAll, kScaleStatus, true},
 };
 
 }  // namespace

@@ -173,6 +173,43 @@ wait "$pid" 2>/dev/null
 check no-orphans 1 '^$' -- pgrep -f "^sleep $((marker + 1))"
 start
 
+# Deployments: replicas kept by pods it owns, rolling replacement, scale, cascading delete.
+cat >"$tmp/deploy.yaml" <<YAML
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: team-a}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - {name: web, image: busybox, command: [sh, -c, "echo v1; exec sleep $((marker + 2))"]}
+YAML
+check deploy-apply 0 'deployment.apps/web created' -- k apply -f "$tmp/deploy.yaml"
+check deploy-rollout 0 'successfully rolled out' -- k -n team-a rollout status deploy/web --timeout=20s
+check deploy-pods 0 '^2$' -- bash -c "kubectl --kubeconfig '$tmp/kubeconfig' -n team-a get pods -l app=web --no-headers | wc -l"
+check deploy-owner 0 'Deployment' -- k -n team-a get pods -l app=web -o jsonpath='{.items[0].metadata.ownerReferences[0].kind}'
+check deploy-set-env 0 'env updated' -- k -n team-a set env deploy/web VERSION=2
+check deploy-rollout-2 0 'successfully rolled out' -- k -n team-a rollout status deploy/web --timeout=30s
+wait_pods() {  # wait_pods COUNT SELECTOR: the count of pods not terminating
+  for _ in $(seq 100); do
+    [[ $(k -n team-a get pods -l "$2" --no-headers 2>/dev/null | grep -vc Terminating) == "$1" ]] && return 0
+    sleep 0.1
+  done
+}
+wait_pods 2 app=web
+check deploy-rolled 0 '^VERSION VERSION $' -- k -n team-a get pods -l app=web -o jsonpath='{range .items[*]}{.spec.containers[0].env[0].name} {end}'
+check deploy-scale 0 'scaled' -- k -n team-a scale deploy web --replicas=3
+wait_pods 3 app=web
+check deploy-scaled 0 'web +3/3' -- k -n team-a get deploy web
+check deploy-invalid 1 'spec.template.metadata.labels: Invalid value' -- bash -c \
+  "sed 's/matchLabels: {app: web}/matchLabels: {app: other}/; s/name: web, namespace/name: bad, namespace/' '$tmp/deploy.yaml' | kubectl --kubeconfig '$tmp/kubeconfig' apply -f -"
+check deploy-delete 0 'deployment.apps "web" deleted' -- k -n team-a delete deploy web
+wait_pods 0 app=web
+check deploy-cascade 0 'No resources found' -- k -n team-a get pods -l app=web
+
 # Deleting a namespace deletes what it holds.
 check delete-namespace 0 'namespace "team-a" deleted' -- k delete namespace team-a
 check cascade 0 'No resources found' -- k -n team-a get configmaps,secrets
