@@ -15,6 +15,7 @@
 namespace archipel::cli {
 
 int serve_embedded_cluster(const site::Endpoint& listen, const std::filesystem::path& data,
+                           std::size_t max_body_bytes,
                            const std::function<void(std::uint16_t)>& on_listening) {
   auto store = cluster::ObjectStore::open(data / "cluster");
   if (!store) {
@@ -34,6 +35,7 @@ int serve_embedded_cluster(const site::Endpoint& listen, const std::filesystem::
     return runtime->running(ns, pod, container);
   };
   api_options.graceful_pod_deletion = true;
+  api_options.max_body_bytes = max_body_bytes;
   cluster::KubeApi api(**store, api_options);
   auto deployments = cluster::DeploymentController::start(api);
   boost::asio::io_context io;
@@ -71,7 +73,7 @@ int cluster(const ClusterOptions& o) {
     return kExitUsage;
   }
   base::init_logging("", *base::parse_log_level(o.log_level));
-  return serve_embedded_cluster(*listen, o.data, [&](std::uint16_t port) {
+  return serve_embedded_cluster(*listen, o.data, o.max_body_bytes, [&](std::uint16_t port) {
     std::cout << "listening on " << listen->host << ":" << port << std::endl;
   });
 }

@@ -48,6 +48,7 @@ struct ClusterOptions {
   std::string listen = "127.0.0.1:0";
   std::filesystem::path data;
   std::string log_level = "info";
+  std::size_t max_body_bytes = 3 * 1024 * 1024;
 };
 /// Serves the embedded Kubernetes-compatible cluster alone until SIGINT/SIGTERM; prints
 /// "listening on HOST:PORT" on stdout once bound.
@@ -56,6 +57,7 @@ int cluster(const ClusterOptions& options);
 /// Runs the embedded cluster on `listen` with its data under `data` until SIGINT/SIGTERM;
 /// `on_listening` receives the bound port. Shared by `archipel cluster` and `archipel site`.
 int serve_embedded_cluster(const site::Endpoint& listen, const std::filesystem::path& data,
+                           std::size_t max_body_bytes,
                            const std::function<void(std::uint16_t)>& on_listening);
 
 }  // namespace archipel::cli

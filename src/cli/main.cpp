@@ -56,6 +56,10 @@ int main(int argc, char** argv) {
   cluster_cmd->add_option("--listen", cluster.listen, "HOST:PORT; port 0 picks a free port")
       ->capture_default_str();
   cluster_cmd->add_option("--data", cluster.data, "data directory (created if needed)")->required();
+  cluster_cmd
+      ->add_option("--max-body-bytes", cluster.max_body_bytes,
+                   "largest request body accepted (413 beyond)")
+      ->capture_default_str();
   cluster_cmd->add_option("--log-level", cluster.log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();

@@ -35,7 +35,8 @@ int site(const SiteOptions& o) {
 
   // The site's components start here as their issues land: today, the embedded cluster.
   if (config->cluster.mode == site::ClusterConfig::Mode::kEmbedded) {
-    return serve_embedded_cluster(config->cluster.listen, config->data_dir, [](std::uint16_t) {});
+    return serve_embedded_cluster(config->cluster.listen, config->data_dir, 3 * 1024 * 1024,
+                                  [](std::uint16_t) {});
   }
   // An external kube-apiserver needs nothing local yet: the proxy (issue #5) will front it.
   sigset_t signals;

@@ -3,14 +3,80 @@
 #include "archipel/kube/resource.hpp"
 
 #include <boost/json/array.hpp>
+#include <boost/json/parse.hpp>
 
 #include <string>
+
+namespace archipel::embedded {
+extern const char kSchemaTypes[];  // src/cluster/schemas/types.json
+}
 
 namespace archipel::cluster {
 namespace {
 
 using boost::json::array;
 using boost::json::object;
+
+constexpr std::string_view kSchemaPrefix = "archipel.";
+
+object ref(std::string_view type) {
+  return object{
+      {"allOf", array{object{{"$ref", "#/components/schemas/" + std::string(kSchemaPrefix) +
+                                          std::string(type)}}}},
+      {"default", object{}}};
+}
+
+// A field's schema from the compact notation of types.json ("string", "[]Container"…).
+object field_schema(std::string_view type, std::string_view description) {
+  object s;
+  if (type == "string" || type == "integer" || type == "boolean") {
+    s["type"] = type;
+    if (type == "integer")
+      s["format"] = "int64";
+  } else if (type == "object") {
+    s["type"] = "object";
+  } else if (type == "map[string]string") {
+    s["type"] = "object";
+    s["additionalProperties"] = object{{"type", "string"}, {"default", ""}};
+  } else if (type.starts_with("[]")) {
+    const std::string_view item = type.substr(2);
+    s["type"] = "array";
+    if (item == "string" || item == "object") {
+      s["items"] = object{{"type", item}};
+    } else {
+      s["items"] = ref(item);
+    }
+  } else {
+    s = ref(type);
+  }
+  s["description"] = description;
+  return s;
+}
+
+// components.schemas: every type of types.json, kinds tagged with their group/version/kind.
+const object& schemas() {
+  static const object all = [] {
+    object out;
+    const boost::json::value doc = boost::json::parse(embedded::kSchemaTypes);
+    for (const auto& [name, def] : doc.as_object()) {
+      object s;
+      s["type"] = "object";
+      s["description"] = def.at("description");
+      object properties;
+      for (const auto& [field, spec] : def.at("fields").as_object()) {
+        properties[field] = field_schema(spec.at(0).as_string(), spec.at(1).as_string());
+      }
+      s["properties"] = std::move(properties);
+      if (const auto* gvk = def.as_object().if_contains("gvk")) {
+        s["x-kubernetes-group-version-kind"] =
+            array{object{{"group", gvk->at(0)}, {"version", gvk->at(1)}, {"kind", gvk->at(2)}}};
+      }
+      out[std::string(kSchemaPrefix) + std::string(name)] = std::move(s);
+    }
+    return out;
+  }();
+  return all;
+}
 
 std::string gv_path(const kube::ResourceType& t) {
   return t.group.empty() ? "api/v1" : "apis/" + std::string(t.group) + "/" + std::string(t.version);
@@ -82,7 +148,7 @@ std::optional<object> openapi_v3_document(std::string_view group_version) {
   doc["openapi"] = "3.0.0";
   doc["info"] = object{{"title", "Kubernetes"}, {"version", "v1.31.0-archipel"}};
   doc["paths"] = std::move(paths);
-  doc["components"] = object{{"schemas", object{}}};
+  doc["components"] = object{{"schemas", schemas()}};
   return doc;
 }
 

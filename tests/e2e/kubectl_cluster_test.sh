@@ -96,6 +96,20 @@ check patch-strategic 0 'patched' -- k -n team-a patch cm applied -p '{"data":{"
 check patched-value 0 '^\{"mode":"slow","y":"2"\}$' -- k -n team-a get cm applied -o jsonpath='{.data}'
 check patch-test-fails 1 'test failed' -- k -n team-a patch cm applied --type=json -p '[{"op":"test","path":"/data/y","value":"3"}]'
 
+# kubectl explain reads the OpenAPI v3 schemas.
+check explain 0 'Configuration data for pods' -- k explain configmap
+check explain-nested 0 'FIELD: env <\[\]EnvVar>' -- k explain deployment.spec.template.spec.containers.env
+
+# Bad input over HTTP: a Status each time, nothing stored.
+api="http://127.0.0.1:$port/api/v1/namespaces/team-a/configmaps"
+list_rv() { curl -s "$api?limit=1" | grep -o '^{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"[0-9]*"'; }
+rv_bad_before=$(list_rv)
+check http-malformed 0 '"reason":"BadRequest"' -- curl -s -X POST -H 'Content-Type: application/json' --data '{"kind":' "$api"
+head -c 3145729 /dev/zero | tr '\0' ' ' >"$tmp/big"
+check http-too-large 0 '"code":413' -- curl -s -X POST -H 'Content-Type: application/json' --data-binary @"$tmp/big" "$api"
+check http-garbage 0 '"reason":"BadRequest"' -- bash -c "printf 'NOT HTTP\r\n\r\n' | timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$port; cat >&3; cat <&3'"
+check http-nothing-stored 0 'unchanged' -- bash -c "[[ '$rv_bad_before' == \"\$(curl -s '$api?limit=1' | grep -o '^{\"kind\":\"ConfigMapList\",\"apiVersion\":\"v1\",\"metadata\":{\"resourceVersion\":\"[0-9]*\"')\" ]] && echo unchanged"
+
 # Watch sees ADDED, MODIFIED and DELETED.
 k -n team-a get configmaps -w --output-watch-events >"$tmp/watch" 2>&1 &
 watcher=$!
