@@ -926,9 +926,13 @@ struct KubeApi::Impl {
       }
       limit = static_cast<std::size_t>(*v);
     }
-    auto page = api.store_.list(t, r.ns, limit, param(params, "continue"), [&](const object& o) {
-      return sel->first.matches(o) && sel->second.matches(o);
-    });
+    // A plain list (no selector, no table) splices the stored JSON without parsing it.
+    const bool plain = sel->first.empty() && sel->second.empty() && !wants_table(req.accept);
+    auto page = api.store_.list(
+        t, r.ns, limit, param(params, "continue"),
+        plain ? std::function<bool(const object&)>()
+              : [&](const object& o) { return sel->first.matches(o) && sel->second.matches(o); },
+        plain ? ListForm::kJson : ListForm::kObjects);
     if (!page) {
       return status_response(page.error());
     }
@@ -940,22 +944,35 @@ struct KubeApi::Impl {
       }
       return json_response(200, table);
     }
-    object list;
-    list["kind"] = t.list_kind();
-    list["apiVersion"] = t.api_version();
     object meta;
     meta["resourceVersion"] = std::to_string(page->resource_version);
     if (!page->continue_token.empty()) {
       meta["continue"] = page->continue_token;
     }
-    list["metadata"] = std::move(meta);
-    array items;
-    items.reserve(page->items.size());
-    for (object& o : page->items) {
-      items.push_back(std::move(o));
+    object head;
+    head["kind"] = t.list_kind();
+    head["apiVersion"] = t.api_version();
+    head["metadata"] = std::move(meta);
+    head["items"] = array();
+    // {"kind":…,"metadata":{…},"items":[]} with the items spliced in before the last "]}".
+    std::string body = boost::json::serialize(head);
+    body.resize(body.size() - 2);
+    bool first = true;
+    auto append = [&](std::string_view item) {
+      body += first ? "" : ",";
+      body += item;
+      first = false;
+    };
+    for (const std::string& item : page->raw) {
+      append(item);
     }
-    list["items"] = std::move(items);
-    return json_response(200, list);
+    for (const object& o : page->items) {
+      append(boost::json::serialize(o));
+    }
+    body += "]}";
+    ApiResponse response;
+    response.body = std::move(body);
+    return response;
   }
 
   ApiResult watch(const ApiRequest& req, const Route& r, const Params& params) {

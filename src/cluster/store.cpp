@@ -106,10 +106,10 @@ class ObjectStoreImpl final : public ObjectStore {
     return parse(value);
   }
 
-  Result<ListPage> list(
-      const kube::ResourceType& type, std::string_view ns, std::size_t limit,
-      std::string_view continue_token,
-      const std::function<bool(const boost::json::object&)>& keep) const override {
+  Result<ListPage> list(const kube::ResourceType& type, std::string_view ns, std::size_t limit,
+                        std::string_view continue_token,
+                        const std::function<bool(const boost::json::object&)>& keep,
+                        ListForm form) const override {
     std::string prefix = type_prefix(type);
     if (!ns.empty()) {
       prefix += ns;
@@ -144,16 +144,26 @@ class ObjectStoreImpl final : public ObjectStore {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read, objects()));
     std::string last_key;
     bool more = false;
+    std::size_t taken = 0;
     for (it->Seek(start); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      auto object = parse(it->value().ToStringView());
-      if (!object || (keep && !keep(*object))) {
-        continue;
+      if (form == ListForm::kJson) {
+        if (limit > 0 && taken == limit) {
+          more = true;
+          break;
+        }
+        page.raw.emplace_back(it->value().ToStringView());
+      } else {
+        auto object = parse(it->value().ToStringView());
+        if (!object || (keep && !keep(*object))) {
+          continue;
+        }
+        if (limit > 0 && taken == limit) {
+          more = true;
+          break;
+        }
+        page.items.push_back(std::move(*object));
       }
-      if (limit > 0 && page.items.size() == limit) {
-        more = true;
-        break;
-      }
-      page.items.push_back(std::move(*object));
+      ++taken;
       last_key = it->key().ToString();
     }
     if (more) {

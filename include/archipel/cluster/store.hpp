@@ -56,11 +56,14 @@ struct Change {
 };
 
 struct ListPage {
-  std::vector<boost::json::object> items;
-  std::uint64_t resource_version = 0;  ///< the state the page reflects
-  std::string continue_token;          ///< empty when this is the last page
-  std::int64_t remaining = -1;         ///< items after this page, when known
+  std::vector<boost::json::object> items;  ///< ListForm::kObjects
+  std::vector<std::string> raw;            ///< ListForm::kJson: each item's JSON text
+  std::uint64_t resource_version = 0;      ///< the state the page reflects
+  std::string continue_token;              ///< empty when this is the last page
 };
+
+/// Parsed objects, or their stored JSON text (no parse: what a plain LIST response splices).
+enum class ListForm { kObjects, kJson };
 
 class ObjectStore {
  public:
@@ -81,11 +84,12 @@ class ObjectStore {
   /// Objects of `type` in `ns` (all namespaces when empty), by namespace then name. `limit` 0
   /// means no limit; `continue_token` resumes a previous page at the same resourceVersion, or
   /// fails with 410 Expired when that state is no longer kept. `keep` filters items (selectors);
-  /// filtered items do not count against the limit.
+  /// filtered items do not count against the limit. With ListForm::kJson, `keep` must be empty
+  /// and the page's `raw` holds the items.
   [[nodiscard]] virtual Result<ListPage> list(
       const kube::ResourceType& type, std::string_view ns, std::size_t limit,
-      std::string_view continue_token,
-      const std::function<bool(const boost::json::object&)>& keep) const = 0;
+      std::string_view continue_token, const std::function<bool(const boost::json::object&)>& keep,
+      ListForm form = ListForm::kObjects) const = 0;
 
   /// Atomically reads the object, lets `decide` choose the change, and applies it with the next
   /// resourceVersion (written into metadata.resourceVersion). Returns the object as stored (for a
