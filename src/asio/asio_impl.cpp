@@ -3,4 +3,5 @@
 // BOOST_BEAST_SEPARATE_COMPILATION are set on the archipel_asio target).
 
 #include <boost/asio/impl/src.hpp>
+#include <boost/asio/ssl/impl/src.hpp>
 #include <boost/beast/src.hpp>

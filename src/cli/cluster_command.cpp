@@ -14,9 +14,10 @@
 
 namespace archipel::cli {
 
-int serve_embedded_cluster(const site::Endpoint& listen, const std::filesystem::path& data,
-                           std::size_t max_body_bytes,
+int serve_embedded_cluster(const EmbeddedCluster& c,
                            const std::function<void(std::uint16_t)>& on_listening) {
+  const site::Endpoint& listen = c.listen;
+  const std::filesystem::path& data = c.data;
   auto store = cluster::ObjectStore::open(data / "cluster");
   if (!store) {
     spdlog::error("embedded cluster: {}", store.error());
@@ -35,20 +36,23 @@ int serve_embedded_cluster(const site::Endpoint& listen, const std::filesystem::
     return runtime->running(ns, pod, container);
   };
   api_options.graceful_pod_deletion = true;
-  api_options.max_body_bytes = max_body_bytes;
+  api_options.max_body_bytes = c.max_body_bytes;
   cluster::KubeApi api(**store, api_options);
   auto deployments = cluster::DeploymentController::start(api);
   boost::asio::io_context io;
   cluster::ApiServer::Options options;
   options.host = listen.host;
   options.port = listen.port;
+  options.tls_cert_file = c.tls_cert.string();
+  options.tls_key_file = c.tls_key.string();
   auto server = cluster::ApiServer::start(io, api, options);
   if (!server) {
     spdlog::error("embedded cluster: {}", server.error());
     return kExitFailed;
   }
-  spdlog::info("embedded cluster: serving the Kubernetes API on {}:{}, data in {}", listen.host,
-               (*server)->port(), data.string());
+  spdlog::info("embedded cluster: serving the Kubernetes API on {}://{}:{}, data in {}",
+               c.tls_cert.empty() ? "http" : "https", listen.host, (*server)->port(),
+               data.string());
   on_listening((*server)->port());
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -73,7 +77,12 @@ int cluster(const ClusterOptions& o) {
     return kExitUsage;
   }
   base::init_logging("", *base::parse_log_level(o.log_level));
-  return serve_embedded_cluster(*listen, o.data, o.max_body_bytes, [&](std::uint16_t port) {
+  if (o.tls_cert.empty() != o.tls_key.empty()) {
+    std::cerr << "archipel: --tls-cert and --tls-key go together\n";
+    return kExitUsage;
+  }
+  EmbeddedCluster c{*listen, o.data, o.max_body_bytes, o.tls_cert, o.tls_key};
+  return serve_embedded_cluster(c, [&](std::uint16_t port) {
     std::cout << "listening on " << listen->host << ":" << port << std::endl;
   });
 }

@@ -49,15 +49,24 @@ struct ClusterOptions {
   std::filesystem::path data;
   std::string log_level = "info";
   std::size_t max_body_bytes = 3 * 1024 * 1024;
+  std::filesystem::path tls_cert;
+  std::filesystem::path tls_key;
 };
 /// Serves the embedded Kubernetes-compatible cluster alone until SIGINT/SIGTERM; prints
 /// "listening on HOST:PORT" on stdout once bound.
 int cluster(const ClusterOptions& options);
 
-/// Runs the embedded cluster on `listen` with its data under `data` until SIGINT/SIGTERM;
-/// `on_listening` receives the bound port. Shared by `archipel cluster` and `archipel site`.
-int serve_embedded_cluster(const site::Endpoint& listen, const std::filesystem::path& data,
-                           std::size_t max_body_bytes,
+struct EmbeddedCluster {
+  site::Endpoint listen;
+  std::filesystem::path data;
+  std::size_t max_body_bytes = 3 * 1024 * 1024;
+  std::filesystem::path tls_cert;  ///< with tls_key: serve HTTPS
+  std::filesystem::path tls_key;
+};
+
+/// Runs the embedded cluster until SIGINT/SIGTERM; `on_listening` receives the bound port.
+/// Shared by `archipel cluster` and `archipel site`.
+int serve_embedded_cluster(const EmbeddedCluster& cluster,
                            const std::function<void(std::uint16_t)>& on_listening);
 
 }  // namespace archipel::cli

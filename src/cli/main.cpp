@@ -60,6 +60,10 @@ int main(int argc, char** argv) {
       ->add_option("--max-body-bytes", cluster.max_body_bytes,
                    "largest request body accepted (413 beyond)")
       ->capture_default_str();
+  cluster_cmd->add_option("--tls-cert", cluster.tls_cert, "serve HTTPS with this PEM certificate")
+      ->check(CLI::ExistingFile);
+  cluster_cmd->add_option("--tls-key", cluster.tls_key, "the certificate's PEM private key")
+      ->check(CLI::ExistingFile);
   cluster_cmd->add_option("--log-level", cluster.log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();

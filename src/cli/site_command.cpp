@@ -35,8 +35,12 @@ int site(const SiteOptions& o) {
 
   // The site's components start here as their issues land: today, the embedded cluster.
   if (config->cluster.mode == site::ClusterConfig::Mode::kEmbedded) {
-    return serve_embedded_cluster(config->cluster.listen, config->data_dir, 3 * 1024 * 1024,
-                                  [](std::uint16_t) {});
+    EmbeddedCluster c;
+    c.listen = config->cluster.listen;
+    c.data = config->data_dir;
+    c.tls_cert = config->cluster.tls_cert_file;
+    c.tls_key = config->cluster.tls_key_file;
+    return serve_embedded_cluster(c, [](std::uint16_t) {});
   }
   // An external kube-apiserver needs nothing local yet: the proxy (issue #5) will front it.
   sigset_t signals;

@@ -13,6 +13,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include <deque>
 #include <fstream>
@@ -25,7 +26,11 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
+
+template <class Stream>
+constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
 using asio::awaitable;
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
@@ -42,19 +47,30 @@ struct WatchQueue {
 
 class ApiServerImpl;
 
-class Session : public std::enable_shared_from_this<Session> {
+// What the server needs of a connection, whatever its stream: to close it on stop().
+class SessionBase {
  public:
-  Session(tcp::socket socket, ApiServerImpl& server)
+  virtual ~SessionBase() = default;
+  virtual void close() = 0;
+};
+
+// One connection: plain TCP (Stream = beast::tcp_stream) or TLS (beast::ssl_stream over it).
+template <class Stream>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  Session(tcp::socket socket, ApiServerImpl& server) requires(!kTls<Stream>)
       : stream_(std::move(socket)), server_(server) {}
+  Session(tcp::socket socket, ssl::context& tls, ApiServerImpl& server) requires kTls<Stream>
+      : stream_(std::move(socket), tls), server_(server) {}
   /// `self` keeps the session alive for as long as its coroutine runs.
   awaitable<void> run(std::shared_ptr<Session> self);
   asio::any_io_executor executor() { return stream_.get_executor(); }
-  void close() {
-    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+  void close() override {
+    asio::post(stream_.get_executor(), [self = this->shared_from_this()] {
       self->closing_ = true;
       beast::error_code ignored;
-      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-      self->stream_.close();
+      self->lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+      self->lowest().close();
       if (self->watch_) {
         self->watch_->wake.cancel();
       }
@@ -65,12 +81,16 @@ class Session : public std::enable_shared_from_this<Session> {
   awaitable<bool> serve_watch(const http::request<http::string_body>& req, const WatchRequest& w);
   awaitable<bool> write_chunk(std::string data);
   awaitable<bool> serve_log(const http::request<http::string_body>& req, const LogFollow& f);
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   ApiServerImpl& server_;
   std::shared_ptr<WatchQueue> watch_;
   bool closing_ = false;
 };
+
+using PlainSession = Session<beast::tcp_stream>;
+using TlsSession = Session<beast::ssl_stream<beast::tcp_stream>>;
 
 class ApiServerImpl final : public ApiServer {
  public:
@@ -79,6 +99,20 @@ class ApiServerImpl final : public ApiServer {
 
   boost::system::result<void, std::string> listen() {
     beast::error_code ec;
+    if (!options_.tls_cert_file.empty()) {
+      tls_ = std::make_unique<ssl::context>(ssl::context::tls_server);
+      tls_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                        ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+      tls_->use_certificate_chain_file(options_.tls_cert_file, ec);
+      if (!ec)
+        tls_->use_private_key_file(options_.tls_key_file, ssl::context::pem, ec);
+      if (ec) {
+        return boost::system::result<void, std::string>(
+            boost::system::in_place_error, "cannot load the TLS certificate " +
+                                               options_.tls_cert_file + " / key " +
+                                               options_.tls_key_file + ": " + ec.message());
+      }
+    }
     const auto address = asio::ip::make_address(options_.host, ec);
     if (ec) {
       return boost::system::result<void, std::string>(
@@ -131,23 +165,31 @@ class ApiServerImpl final : public ApiServer {
         spdlog::warn("cluster api: accept failed: {}", ec.message());
         continue;
       }
-      auto session = std::make_shared<Session>(std::move(socket), *this);
-      {
-        std::lock_guard lock(mu_);
-        sessions_.remove_if([](const std::weak_ptr<Session>& w) { return w.expired(); });
-        sessions_.push_back(session);
+      if (tls_) {
+        spawn(std::make_shared<TlsSession>(std::move(socket), *tls_, *this));
+      } else {
+        spawn(std::make_shared<PlainSession>(std::move(socket), *this));
       }
-      // The session's own strand; its completion handler is the last-resort catch.
-      asio::co_spawn(session->executor(), session->run(session), [](std::exception_ptr e) {
-        if (e) {
-          try {
-            std::rethrow_exception(e);
-          } catch (const std::exception& ex) {
-            spdlog::error("cluster api: session ended by exception: {}", ex.what());
-          }
-        }
-      });
     }
+  }
+
+  template <class S>
+  void spawn(std::shared_ptr<S> session) {
+    {
+      std::lock_guard lock(mu_);
+      sessions_.remove_if([](const std::weak_ptr<SessionBase>& w) { return w.expired(); });
+      sessions_.push_back(session);
+    }
+    // The session's own strand; its completion handler is the last-resort catch.
+    asio::co_spawn(session->executor(), session->run(session), [](std::exception_ptr e) {
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          spdlog::error("cluster api: session ended by exception: {}", ex.what());
+        }
+      }
+    });
   }
 
   asio::io_context& io_;
@@ -156,8 +198,10 @@ class ApiServerImpl final : public ApiServer {
   tcp::acceptor acceptor_;
   std::uint16_t port_ = 0;
   std::mutex mu_;
-  std::list<std::weak_ptr<Session>> sessions_;
+  std::list<std::weak_ptr<SessionBase>> sessions_;
+  std::unique_ptr<ssl::context> tls_;
 
+  template <class S>
   friend class Session;
 };
 
@@ -174,14 +218,23 @@ http::response<http::string_body> to_http(ApiResponse r, unsigned version, bool 
   return res;
 }
 
-awaitable<void> Session::run(std::shared_ptr<Session> self) {
+template <class Stream>
+awaitable<void> Session<Stream>::run(std::shared_ptr<Session> self) {
   beast::flat_buffer buffer;
+  if constexpr (kTls<Stream>) {
+    lowest().expires_after(std::chrono::seconds(10));
+    auto [hec] = co_await stream_.async_handshake(ssl::stream_base::server, use_nothrow);
+    if (hec) {
+      spdlog::debug("cluster api: TLS handshake failed: {}", hec.message());
+      co_return;
+    }
+  }
   const std::size_t body_limit = server_.api().options().max_body_bytes;
   for (;;) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(64 * 1024);
     parser.body_limit(body_limit);
-    stream_.expires_after(server_.options().idle_timeout);
+    lowest().expires_after(server_.options().idle_timeout);
     auto [ec, n] = co_await http::async_read(stream_, buffer, parser, use_nothrow);
     if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted ||
         ec == beast::error::timeout || ec == asio::error::eof ||
@@ -196,7 +249,7 @@ awaitable<void> Session::run(std::shared_ptr<Session> self) {
                                         std::to_string(body_limit))
               : kube::Status::bad_request("malformed HTTP request: " + ec.message());
       auto res = to_http(status_response(status), 11, false);
-      stream_.expires_after(std::chrono::seconds(10));
+      lowest().expires_after(std::chrono::seconds(10));
       co_await http::async_write(stream_, res, use_nothrow);
       break;
     }
@@ -220,26 +273,28 @@ awaitable<void> Session::run(std::shared_ptr<Session> self) {
     auto& response = std::get<ApiResponse>(result);
     spdlog::debug("cluster api: {} {} {}", request.method, request.target, response.status);
     auto res = to_http(std::move(response), req.version(), req.keep_alive());
-    stream_.expires_after(std::chrono::seconds(30));
+    lowest().expires_after(std::chrono::seconds(30));
     auto [wec, wn] = co_await http::async_write(stream_, res, use_nothrow);
     if (wec || !res.keep_alive()) {
       break;
     }
   }
   beast::error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
   (void)self;
 }
 
-awaitable<bool> Session::write_chunk(std::string data) {
-  stream_.expires_after(std::chrono::seconds(30));
+template <class Stream>
+awaitable<bool> Session<Stream>::write_chunk(std::string data) {
+  lowest().expires_after(std::chrono::seconds(30));
   auto [ec, n] = co_await asio::async_write(
       stream_, http::make_chunk(asio::const_buffer(data.data(), data.size())), use_nothrow);
   co_return !ec;
 }
 
-awaitable<bool> Session::serve_watch(const http::request<http::string_body>& req,
-                                     const WatchRequest& w) {
+template <class Stream>
+awaitable<bool> Session<Stream>::serve_watch(const http::request<http::string_body>& req,
+                                             const WatchRequest& w) {
   auto queue = std::make_shared<WatchQueue>(stream_.get_executor());
   watch_ = queue;
   std::weak_ptr<WatchQueue> weak = queue;
@@ -266,7 +321,7 @@ awaitable<bool> Session::serve_watch(const http::request<http::string_body>& req
   res.chunked(true);
   res.keep_alive(false);
   http::response_serializer<http::empty_body> sr{res};
-  stream_.expires_after(std::chrono::seconds(30));
+  lowest().expires_after(std::chrono::seconds(30));
   auto [hec, hn] = co_await http::async_write_header(stream_, sr, use_nothrow);
   if (hec) {
     co_return false;
@@ -286,8 +341,8 @@ awaitable<bool> Session::serve_watch(const http::request<http::string_body>& req
   }
   // The client ends a watch by closing the connection: notice it while waiting for events.
   auto probe = std::make_shared<char>();
-  stream_.async_read_some(asio::buffer(probe.get(), 1), [self = shared_from_this(), queue, probe](
-                                                            beast::error_code, std::size_t) {
+  stream_.async_read_some(asio::buffer(probe.get(), 1), [self = this->shared_from_this(), queue,
+                                                         probe](beast::error_code, std::size_t) {
     self->closing_ = true;
     queue->wake.cancel();
   });
@@ -307,7 +362,7 @@ awaitable<bool> Session::serve_watch(const http::request<http::string_body>& req
       }
     }
     const auto now = std::chrono::steady_clock::now();
-    if (now >= deadline || !stream_.socket().is_open()) {
+    if (now >= deadline || !lowest().socket().is_open()) {
       break;
     }
     if (w.bookmarks && now >= next_bookmark) {
@@ -317,21 +372,22 @@ awaitable<bool> Session::serve_watch(const http::request<http::string_body>& req
       next_bookmark = now + server_.options().bookmark_interval;
     }
     queue->wake.expires_at(std::min(deadline, w.bookmarks ? next_bookmark : deadline));
-    stream_.expires_never();
+    lowest().expires_never();
     co_await queue->wake.async_wait(use_nothrow);
   }
   co_await asio::async_write(stream_, http::make_chunk_last(), use_nothrow);
   co_return true;
 }
 
-awaitable<bool> Session::serve_log(const http::request<http::string_body>& req,
-                                   const LogFollow& f) {
+template <class Stream>
+awaitable<bool> Session<Stream>::serve_log(const http::request<http::string_body>& req,
+                                           const LogFollow& f) {
   http::response<http::empty_body> res{http::status::ok, req.version()};
   res.set(http::field::content_type, "text/plain");
   res.chunked(true);
   res.keep_alive(false);
   http::response_serializer<http::empty_body> sr{res};
-  stream_.expires_after(std::chrono::seconds(30));
+  lowest().expires_after(std::chrono::seconds(30));
   auto [hec, hn] = co_await http::async_write_header(stream_, sr, use_nothrow);
   if (hec) {
     co_return false;
@@ -339,7 +395,7 @@ awaitable<bool> Session::serve_log(const http::request<http::string_body>& req,
   // Notice the client going away while the log is quiet.
   auto probe = std::make_shared<char>();
   stream_.async_read_some(asio::buffer(probe.get(), 1),
-                          [self = shared_from_this(), probe](beast::error_code, std::size_t) {
+                          [self = this->shared_from_this(), probe](beast::error_code, std::size_t) {
                             self->closing_ = true;
                           });
   std::ifstream in(f.path, std::ios::binary);
@@ -365,10 +421,10 @@ awaitable<bool> Session::serve_log(const http::request<http::string_body>& req,
       break;
     }
     timer.expires_after(std::chrono::milliseconds(100));
-    stream_.expires_never();
+    lowest().expires_never();
     co_await timer.async_wait(use_nothrow);
   }
-  stream_.expires_after(std::chrono::seconds(30));
+  lowest().expires_after(std::chrono::seconds(30));
   co_await asio::async_write(stream_, http::make_chunk_last(), use_nothrow);
   co_return true;
 }

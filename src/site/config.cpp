@@ -218,9 +218,19 @@ SiteConfig read(const Reader& r, const YAML::Node& root) {
   const YAML::Node cluster = r.map(root, "", "cluster", true);
   const std::string mode = *r.scalar(cluster, "cluster", "mode", true);
   if (mode == "embedded") {
-    r.only_keys(cluster, "cluster", {"mode", "listen"});
+    r.only_keys(cluster, "cluster", {"mode", "listen", "tls_cert_file", "tls_key_file"});
     c.cluster.mode = ClusterConfig::Mode::kEmbedded;
     c.cluster.listen = r.endpoint(cluster, "cluster", "listen");
+    if (auto cert = r.scalar(cluster, "cluster", "tls_cert_file", false)) {
+      c.cluster.tls_cert_file = r.path(*cert);
+    }
+    if (auto key = r.scalar(cluster, "cluster", "tls_key_file", false)) {
+      c.cluster.tls_key_file = r.path(*key);
+    }
+    if (c.cluster.tls_cert_file.empty() != c.cluster.tls_key_file.empty()) {
+      r.fail(cluster, "cluster",
+             "tls_cert_file and tls_key_file go together: give both or neither");
+    }
     if (c.cluster.listen == c.api || c.cluster.listen == c.peer) {
       r.fail(cluster["listen"], "cluster.listen", "same address as a listen: endpoint");
     }

@@ -229,5 +229,28 @@ check delete-namespace 0 'namespace "team-a" deleted' -- k delete namespace team
 check cascade 0 'No resources found' -- k -n team-a get configmaps,secrets
 check namespace-gone 1 'namespaces "team-a" not found' -- k get namespace team-a
 
+# TLS: the same API over HTTPS with a certificate kubectl verifies.
+kill "$pid"; wait "$pid" 2>/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=archipel -addext subjectAltName=IP:127.0.0.1 \
+  -keyout "$tmp/tls.key" -out "$tmp/tls.crt" 2>/dev/null
+"$bin" cluster --listen 127.0.0.1:0 --data "$tmp/data" --tls-cert "$tmp/tls.crt" --tls-key "$tmp/tls.key" \
+  >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+for _ in $(seq 100); do
+  port=$(sed -n 's/^listening on 127.0.0.1://p' "$tmp/out")
+  [[ -n $port ]] && break
+  sleep 0.05
+done
+cat >"$tmp/kubeconfig-tls" <<KCFG
+apiVersion: v1
+kind: Config
+clusters: [{name: embedded, cluster: {server: "https://127.0.0.1:$port", certificate-authority: "$tmp/tls.crt"}}]
+users: [{name: me, user: {token: not-checked}}]  # https without credentials makes kubectl prompt
+contexts: [{name: embedded, context: {cluster: embedded, user: me}}]
+current-context: embedded
+KCFG
+check tls-kubectl 0 'default +Active' -- kubectl --kubeconfig "$tmp/kubeconfig-tls" get namespaces
+check tls-rejects-plain 0 '^000$|Empty reply|reset' -- bash -c "curl -s -o /dev/null -w '%{http_code}' --max-time 5 http://127.0.0.1:$port/version; true"
+
 echo "$passed passed, $failures failed"
 [[ $failures -eq 0 ]]

@@ -24,6 +24,9 @@ class ApiServer {
     std::uint16_t port = 0;  ///< 0: any free port (see port())
     std::chrono::seconds idle_timeout{120};
     std::chrono::seconds bookmark_interval{60};
+    /// Serve HTTPS with this PEM certificate chain and key (both, or neither: plain HTTP).
+    std::string tls_cert_file;
+    std::string tls_key_file;
   };
 
   /// Binds and starts accepting on `io`. `api` must outlive the server. Runs entirely on `io`'s

@@ -41,6 +41,8 @@ struct ClusterConfig {
   enum class Mode { kEmbedded, kExternal };
   Mode mode = Mode::kEmbedded;
   Endpoint listen;                         ///< embedded: where its API is served
+  std::filesystem::path tls_cert_file;     ///< embedded: serve HTTPS with this certificate
+  std::filesystem::path tls_key_file;      ///< embedded: and this key
   std::string url;                         ///< external: https://host:port of the kube-apiserver
   std::filesystem::path token_file;        ///< external: bearer token (optional)
   std::filesystem::path ca_file;           ///< external: CA bundle (optional)
