@@ -45,6 +45,7 @@ int serve_embedded_cluster(const EmbeddedCluster& c,
   options.port = listen.port;
   options.tls_cert_file = c.tls_cert.string();
   options.tls_key_file = c.tls_key.string();
+  options.bookmark_interval = std::chrono::seconds(std::max(1u, c.bookmark_seconds));
   auto server = cluster::ApiServer::start(io, api, options);
   if (!server) {
     spdlog::error("embedded cluster: {}", server.error());
@@ -81,7 +82,7 @@ int cluster(const ClusterOptions& o) {
     std::cerr << "archipel: --tls-cert and --tls-key go together\n";
     return kExitUsage;
   }
-  EmbeddedCluster c{*listen, o.data, o.max_body_bytes, o.tls_cert, o.tls_key};
+  EmbeddedCluster c{*listen, o.data, o.max_body_bytes, o.tls_cert, o.tls_key, o.bookmark_seconds};
   return serve_embedded_cluster(c, [&](std::uint16_t port) {
     std::cout << "listening on " << listen->host << ":" << port << std::endl;
   });

@@ -51,6 +51,7 @@ struct ClusterOptions {
   std::size_t max_body_bytes = 3 * 1024 * 1024;
   std::filesystem::path tls_cert;
   std::filesystem::path tls_key;
+  unsigned bookmark_seconds = 60;
 };
 /// Serves the embedded Kubernetes-compatible cluster alone until SIGINT/SIGTERM; prints
 /// "listening on HOST:PORT" on stdout once bound.
@@ -62,6 +63,7 @@ struct EmbeddedCluster {
   std::size_t max_body_bytes = 3 * 1024 * 1024;
   std::filesystem::path tls_cert;  ///< with tls_key: serve HTTPS
   std::filesystem::path tls_key;
+  unsigned bookmark_seconds = 60;  ///< interval of BOOKMARK events on watches that allow them
 };
 
 /// Runs the embedded cluster until SIGINT/SIGTERM; `on_listening` receives the bound port.

@@ -16,7 +16,7 @@ passed=0
 failures=0
 
 start() {
-  "$bin" cluster --listen 127.0.0.1:0 --data "$tmp/data" >"$tmp/out" 2>"$tmp/err" &
+  "$bin" cluster --listen 127.0.0.1:0 --data "$tmp/data" --bookmark-seconds 1 >"$tmp/out" 2>"$tmp/err" &
   pid=$!
   for _ in $(seq 100); do
     port=$(sed -n 's/^listening on 127.0.0.1://p' "$tmp/out")
@@ -122,6 +122,12 @@ kill "$watcher" 2>/dev/null
 check watch-added 0 'ADDED +watched' -- cat "$tmp/watch"
 check watch-modified 0 'MODIFIED +watched' -- cat "$tmp/watch"
 check watch-deleted 0 'DELETED +watched' -- cat "$tmp/watch"
+
+# Bookmarks on request, carrying the latest resourceVersion.
+check watch-bookmark 0 '"type":"BOOKMARK".*"resourceVersion":"[0-9]+"' -- \
+  curl -s --max-time 10 "http://127.0.0.1:$port/api/v1/namespaces/team-a/configmaps?watch=1&allowWatchBookmarks=true&timeoutSeconds=2"
+check watch-timeout-ends 0 'ended' -- bash -c \
+  "curl -s --max-time 10 'http://127.0.0.1:$port/api/v1/namespaces/team-a/configmaps?watch=1&timeoutSeconds=1' >/dev/null && echo ended"
 
 # An update carrying a stale resourceVersion is refused with 409 Conflict.
 k -n team-a get cm web -o json >"$tmp/web.json"
