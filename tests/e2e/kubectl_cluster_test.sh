@@ -193,8 +193,19 @@ wait "$pid" 2>/dev/null
 check no-orphans 1 '^$' -- pgrep -f "^sleep $((marker + 1))"
 start
 
-# Deployments: replicas kept by pods it owns, rolling replacement, scale, cascading delete.
+# Deployments: replicas kept by pods it owns, rolling replacement, scale, cascading delete;
+# applied in one manifest with a ConfigMap and a Secret.
 cat >"$tmp/deploy.yaml" <<YAML
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: web-config, namespace: team-a}
+data: {greeting: hello}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: web-secret, namespace: team-a}
+stringData: {password: s3cret}
+---
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web, namespace: team-a}
@@ -207,7 +218,8 @@ spec:
       containers:
       - {name: web, image: busybox, command: [sh, -c, "echo v1; exec sleep $((marker + 2))"]}
 YAML
-check deploy-apply 0 'deployment.apps/web created' -- k apply -f "$tmp/deploy.yaml"
+check deploy-apply 0 'configmap/web-config created.*secret/web-secret created.*deployment.apps/web created' -- \
+  bash -c "kubectl --kubeconfig '$tmp/kubeconfig' apply -f '$tmp/deploy.yaml' | tr '\n' ' '"
 check deploy-rollout 0 'successfully rolled out' -- k -n team-a rollout status deploy/web --timeout=20s
 check deploy-pods 0 '^2$' -- bash -c "kubectl --kubeconfig '$tmp/kubeconfig' -n team-a get pods -l app=web --no-headers | wc -l"
 check deploy-owner 0 'Deployment' -- k -n team-a get pods -l app=web -o jsonpath='{.items[0].metadata.ownerReferences[0].kind}'
@@ -225,7 +237,7 @@ check deploy-scale 0 'scaled' -- k -n team-a scale deploy web --replicas=3
 wait_pods 3 app=web
 check deploy-scaled 0 'web +3/3' -- k -n team-a get deploy web
 check deploy-invalid 1 'spec.template.metadata.labels: Invalid value' -- bash -c \
-  "sed 's/matchLabels: {app: web}/matchLabels: {app: other}/; s/name: web, namespace/name: bad, namespace/' '$tmp/deploy.yaml' | kubectl --kubeconfig '$tmp/kubeconfig' apply -f -"
+  "sed 's/matchLabels: {app: web}/matchLabels: {app: other}/; s/name: web, namespace/name: bad, namespace/' '$tmp/deploy.yaml' | kubectl --kubeconfig '$tmp/kubeconfig' apply -f - 2>&1"
 check deploy-delete 0 'deployment.apps "web" deleted' -- k -n team-a delete deploy web
 wait_pods 0 app=web
 check deploy-cascade 0 'No resources found' -- k -n team-a get pods -l app=web
