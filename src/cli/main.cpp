@@ -64,8 +64,9 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   cluster_cmd->add_option("--tls-key", cluster.tls_key, "the certificate's PEM private key")
       ->check(CLI::ExistingFile);
-  cluster_cmd->add_option("--bookmark-seconds", cluster.bookmark_seconds,
-                          "interval of BOOKMARK events on watches that allow them")
+  cluster_cmd
+      ->add_option("--bookmark-seconds", cluster.bookmark_seconds,
+                   "interval of BOOKMARK events on watches that allow them")
       ->capture_default_str();
   cluster_cmd->add_option("--log-level", cluster.log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
