@@ -8,18 +8,24 @@
 namespace archipel::base {
 
 std::optional<LogLevel> parse_log_level(std::string_view text) noexcept {
-  if (text == "trace")
+  if (text == "trace") {
     return LogLevel::kTrace;
-  if (text == "debug")
+  }
+  if (text == "debug") {
     return LogLevel::kDebug;
-  if (text == "info")
+  }
+  if (text == "info") {
     return LogLevel::kInfo;
-  if (text == "warn")
+  }
+  if (text == "warn") {
     return LogLevel::kWarn;
-  if (text == "error")
+  }
+  if (text == "error") {
     return LogLevel::kError;
-  if (text == "off")
+  }
+  if (text == "off") {
     return LogLevel::kOff;
+  }
   return std::nullopt;
 }
 

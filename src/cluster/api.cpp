@@ -267,16 +267,18 @@ struct KubeApi::Impl {
     const std::string path = url->path();
 
     if (req.method == "GET") {
-      if (path == "/version" || path == "/version/")
+      if (path == "/version" || path == "/version/") {
         return json_response(200, version_info());
+      }
       if (path == "/healthz" || path == "/livez" || path == "/readyz") {
         ApiResponse r;
         r.content_type = "text/plain; charset=utf-8";
         r.body = "ok";
         return r;
       }
-      if (path == "/api" || path == "/api/")
+      if (path == "/api" || path == "/api/") {
         return json_response(200, api_versions());
+      }
       if (path == "/openapi/v3" || path == "/openapi/v3/") {
         return json_response(200, openapi_v3_root());
       }
@@ -285,10 +287,12 @@ struct KubeApi::Impl {
           return json_response(200, *doc);
         }
       }
-      if (path == "/apis" || path == "/apis/")
+      if (path == "/apis" || path == "/apis/") {
         return json_response(200, api_group_list());
-      if (path == "/api/v1" || path == "/api/v1/")
+      }
+      if (path == "/api/v1" || path == "/api/v1/") {
         return json_response(200, api_resource_list(""));
+      }
       if (segments.size() == 2 && segments[0] == "apis") {
         const auto gs = groups();
         if (std::find(gs.begin(), gs.end(), segments[1]) != gs.end()) {
@@ -530,12 +534,15 @@ struct KubeApi::Impl {
     if (!causes.empty()) {
       return Status::invalid("", "Pod", name, std::move(causes));
     }
-    if (!spec.contains("restartPolicy"))
+    if (!spec.contains("restartPolicy")) {
       spec["restartPolicy"] = "Always";
-    if (!spec.contains("terminationGracePeriodSeconds"))
+    }
+    if (!spec.contains("terminationGracePeriodSeconds")) {
       spec["terminationGracePeriodSeconds"] = 30;
-    if (!spec.contains("dnsPolicy"))
+    }
+    if (!spec.contains("dnsPolicy")) {
       spec["dnsPolicy"] = "ClusterFirst";
+    }
     spec["nodeName"] = api.options_.node_name;
     o["status"] = object{{"phase", "Pending"}};
     return std::nullopt;
@@ -594,12 +601,15 @@ struct KubeApi::Impl {
     if (!causes.empty()) {
       return Status::invalid("apps", "Deployment", name, std::move(causes));
     }
-    if (!spec.contains("replicas"))
+    if (!spec.contains("replicas")) {
       spec["replicas"] = 1;
-    if (!spec.contains("revisionHistoryLimit"))
+    }
+    if (!spec.contains("revisionHistoryLimit")) {
       spec["revisionHistoryLimit"] = 10;
-    if (!spec.contains("progressDeadlineSeconds"))
+    }
+    if (!spec.contains("progressDeadlineSeconds")) {
       spec["progressDeadlineSeconds"] = 600;
+    }
     if (!spec.contains("strategy")) {
       spec["strategy"] =
           object{{"type", "RollingUpdate"},
@@ -615,12 +625,16 @@ struct KubeApi::Impl {
       std::int64_t replicas = 0;
       std::int64_t observed = 0;
       if (const value* s = d.if_contains("spec"); s != nullptr && s->is_object()) {
-        if (const value* v = s->as_object().if_contains("replicas"); v != nullptr && v->is_int64())
+        if (const value* v = s->as_object().if_contains("replicas");
+            v != nullptr && v->is_int64()) {
           replicas = v->as_int64();
+        }
       }
       if (const value* s = d.if_contains("status"); s != nullptr && s->is_object()) {
-        if (const value* v = s->as_object().if_contains("replicas"); v != nullptr && v->is_int64())
+        if (const value* v = s->as_object().if_contains("replicas");
+            v != nullptr && v->is_int64()) {
           observed = v->as_int64();
+        }
       }
       object scale;
       scale["kind"] = "Scale";
@@ -636,8 +650,9 @@ struct KubeApi::Impl {
     };
     if (req.method == "GET") {
       auto d = api.store_.get(t, r.ns, r.name);
-      if (!d)
+      if (!d) {
         return status_response(Status::not_found(t.group, t.plural, r.name));
+      }
       return json_response(200, to_scale(*d));
     }
     boost::system::error_code ec;
@@ -647,15 +662,17 @@ struct KubeApi::Impl {
           Status::bad_request("the body of the request could not be decoded as JSON"));
     }
     auto stored = api.store_.mutate(t, r.ns, r.name, [&](const object* current) -> Result<Change> {
-      if (current == nullptr)
+      if (current == nullptr) {
         return Status::not_found(t.group, t.plural, r.name);
+      }
       value scaled = to_scale(*current);
       if (req.method == "PUT") {
         scaled = doc;
       } else if (req.content_type.starts_with("application/json-patch+json")) {
         auto p = kube::apply_json_patch(scaled, doc);
-        if (!p)
+        if (!p) {
           return Status::unprocessable(p.error());
+        }
         scaled = std::move(*p);
       } else {
         scaled = kube::apply_merge_patch(scaled, doc);
@@ -674,8 +691,9 @@ struct KubeApi::Impl {
       next["spec"].as_object()["replicas"] = replicas->as_int64();
       return next_version(t, current, std::move(next), "", false);
     });
-    if (!stored)
+    if (!stored) {
       return status_response(stored.error());
+    }
     return json_response(200, to_scale(*stored));
   }
 
@@ -690,8 +708,9 @@ struct KubeApi::Impl {
           cs != nullptr && cs->is_array()) {
         for (const value& c : cs->as_array()) {
           const value* n = c.is_object() ? c.as_object().if_contains("name") : nullptr;
-          if (n != nullptr && n->is_string())
+          if (n != nullptr && n->is_string()) {
             names.emplace_back(n->as_string());
+          }
         }
       }
     }
@@ -699,8 +718,9 @@ struct KubeApi::Impl {
     if (container.empty()) {
       if (names.size() != 1) {
         std::string list;
-        for (const std::string& n : names)
+        for (const std::string& n : names) {
           list += (list.empty() ? "" : " ") + n;
+        }
         return status_response(Status::bad_request("a container name must be specified for pod " +
                                                    r.name + ", choose one of: [" + list + "]"));
       }
@@ -726,21 +746,26 @@ struct KubeApi::Impl {
     }
     if (const std::string tail = param(params, "tailLines"); !tail.empty()) {
       auto n = parse_rv(tail);
-      if (!n)
+      if (!n) {
         return status_response(Status::bad_request("tailLines must be a number"));
+      }
       std::size_t pos = text.size();
       std::uint64_t lines = 0;
-      if (pos > 0 && text[pos - 1] == '\n')
+      if (pos > 0 && text[pos - 1] == '\n') {
         --pos;
+      }
       while (pos > 0 && lines < *n) {
         --pos;
-        if (text[pos] == '\n')
+        if (text[pos] == '\n') {
           ++lines;
+        }
       }
-      if (lines == *n && pos < text.size() && text[pos] == '\n')
+      if (lines == *n && pos < text.size() && text[pos] == '\n') {
         ++pos;
-      if (*n == 0)
+      }
+      if (*n == 0) {
         pos = text.size();
+      }
       offset = pos;
     }
     if (flag(params, "follow")) {
@@ -1230,8 +1255,9 @@ struct KubeApi::Impl {
   static std::string propagation(const ApiRequest& req) {
     auto url = boost::urls::parse_origin_form(req.target);
     for (auto p : url->params()) {
-      if (p.key == "propagationPolicy")
+      if (p.key == "propagationPolicy") {
         return std::string(p.value);
+      }
     }
     boost::system::error_code ec;
     const value body = req.body.empty() ? value() : boost::json::parse(req.body, ec);
@@ -1256,25 +1282,29 @@ struct KubeApi::Impl {
       return;
     }
     for (const ResourceType& t : kube::resource_types()) {
-      if (!t.namespaced)
+      if (!t.namespaced) {
         continue;
+      }
       auto page = api.store_.list(t, ns, 0, {}, [&](const object& o) {
         const value* refs = o.contains("metadata")
                                 ? o.at("metadata").as_object().if_contains("ownerReferences")
                                 : nullptr;
-        if (refs == nullptr || !refs->is_array())
+        if (refs == nullptr || !refs->is_array()) {
           return false;
+        }
         return std::any_of(refs->as_array().begin(), refs->as_array().end(),
                            [&](const value& ref) { return refers_to(ref, owner_uid); });
       });
-      if (!page)
+      if (!page) {
         continue;
+      }
       for (const object& o : page->items) {
         const std::string name(kube::meta_string(o, "name"));
         if (orphan) {
           (void)api.store_.mutate(t, ns, name, [&](const object* current) -> Result<Change> {
-            if (current == nullptr)
+            if (current == nullptr) {
               return Change{Change::Kind::kNone, {}};
+            }
             object next = *current;
             array& refs = kube::metadata(next)["ownerReferences"].as_array();
             refs.erase(std::remove_if(refs.begin(), refs.end(),
@@ -1297,8 +1327,9 @@ struct KubeApi::Impl {
     for (auto p : url->params()) {
       if (p.key == "gracePeriodSeconds") {
         auto v = parse_rv(p.value);
-        if (!v)
+        if (!v) {
           return Status::bad_request("gracePeriodSeconds must be a non-negative integer");
+        }
         return Result<std::int64_t>(boost::system::in_place_value, static_cast<std::int64_t>(*v));
       }
     }

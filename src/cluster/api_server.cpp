@@ -104,8 +104,9 @@ class ApiServerImpl final : public ApiServer {
       tls_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                         ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
       tls_->use_certificate_chain_file(options_.tls_cert_file, ec);
-      if (!ec)
+      if (!ec) {
         tls_->use_private_key_file(options_.tls_key_file, ssl::context::pem, ec);
+      }
       if (ec) {
         return boost::system::result<void, std::string>(
             boost::system::in_place_error, "cannot load the TLS certificate " +
@@ -120,12 +121,15 @@ class ApiServerImpl final : public ApiServer {
     }
     const tcp::endpoint endpoint(address, options_.port);
     acceptor_.open(endpoint.protocol(), ec);
-    if (!ec)
+    if (!ec) {
       acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec)
+    }
+    if (!ec) {
       acceptor_.bind(endpoint, ec);
-    if (!ec)
+    }
+    if (!ec) {
       acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    }
     if (ec) {
       return boost::system::result<void, std::string>(
           boost::system::in_place_error, "cannot listen on " + options_.host + ":" +

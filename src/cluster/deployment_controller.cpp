@@ -46,11 +46,13 @@ const value* at(const object& o, std::initializer_list<const char*> path) {
   const object* cur = &o;
   const value* v = nullptr;
   for (const char* k : path) {
-    if (cur == nullptr)
+    if (cur == nullptr) {
       return nullptr;
+    }
     v = cur->if_contains(k);
-    if (v == nullptr)
+    if (v == nullptr) {
       return nullptr;
+    }
     cur = v->is_object() ? &v->as_object() : nullptr;
   }
   return v;
@@ -58,13 +60,15 @@ const value* at(const object& o, std::initializer_list<const char*> path) {
 
 bool owned_by(const object& pod, std::string_view uid) {
   const value* refs = at(pod, {"metadata", "ownerReferences"});
-  if (refs == nullptr || !refs->is_array())
+  if (refs == nullptr || !refs->is_array()) {
     return false;
+  }
   for (const value& r : refs->as_array()) {
     if (r.is_object()) {
       const value* u = r.as_object().if_contains("uid");
-      if (u != nullptr && u->is_string() && u->as_string() == uid)
+      if (u != nullptr && u->is_string() && u->as_string() == uid) {
         return true;
+      }
     }
   }
   return false;
@@ -72,8 +76,9 @@ bool owned_by(const object& pod, std::string_view uid) {
 
 bool pod_ready(const object& pod) {
   const value* conds = at(pod, {"status", "conditions"});
-  if (conds == nullptr || !conds->is_array())
+  if (conds == nullptr || !conds->is_array()) {
     return false;
+  }
   for (const value& c : conds->as_array()) {
     if (c.is_object() && c.as_object().if_contains("type") != nullptr &&
         c.as_object().at("type") == "Ready") {
@@ -85,8 +90,9 @@ bool pod_ready(const object& pod) {
 
 std::string label(const object& o, std::string_view key) {
   const value* v = at(o, {"metadata", "labels"});
-  if (v == nullptr || !v->is_object())
+  if (v == nullptr || !v->is_object()) {
     return {};
+  }
   const value* l = v->as_object().if_contains(key);
   return l != nullptr && l->is_string() ? std::string(l->as_string()) : std::string();
 }
@@ -132,8 +138,9 @@ class DeploymentControllerImpl final : public DeploymentController {
 
   void mark_owner(const object& pod) {
     const value* refs = at(pod, {"metadata", "ownerReferences"});
-    if (refs == nullptr || !refs->is_array())
+    if (refs == nullptr || !refs->is_array()) {
       return;
+    }
     for (const value& r : refs->as_array()) {
       if (r.is_object() && r.as_object().if_contains("kind") != nullptr &&
           r.as_object().at("kind") == "Deployment" &&
@@ -150,8 +157,9 @@ class DeploymentControllerImpl final : public DeploymentController {
       {
         std::unique_lock lock(mu_);
         cv_.wait_until(lock, next_resync, [this] { return stopping_ || !dirty_.empty(); });
-        if (stopping_)
+        if (stopping_) {
           return;
+        }
         work.swap(dirty_);
       }
       if (std::chrono::steady_clock::now() >= next_resync) {
@@ -187,8 +195,9 @@ class DeploymentControllerImpl final : public DeploymentController {
     }
     const std::string uid(kube::meta_string(*d, "uid"));
     const value* tpl = at(*d, {"spec", "template"});
-    if (tpl == nullptr || !tpl->is_object())
+    if (tpl == nullptr || !tpl->is_object()) {
       return;
+    }
     std::int64_t desired = 1;
     if (const value* r = at(*d, {"spec", "replicas"}); r != nullptr && r->is_int64()) {
       desired = std::max<std::int64_t>(0, r->as_int64());
@@ -255,8 +264,9 @@ class DeploymentControllerImpl final : public DeploymentController {
     meta["generateName"] = name + "-" + hash + "-";
     meta.erase("name");
     value& labels = meta["labels"];
-    if (!labels.is_object())
+    if (!labels.is_object()) {
       labels = object();
+    }
     labels.as_object()[kHashLabel] = hash;
     meta["ownerReferences"] = array{object{{"apiVersion", "apps/v1"},
                                            {"kind", "Deployment"},

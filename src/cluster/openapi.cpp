@@ -31,8 +31,9 @@ object field_schema(std::string_view type, std::string_view description) {
   object s;
   if (type == "string" || type == "integer" || type == "boolean") {
     s["type"] = type;
-    if (type == "integer")
+    if (type == "integer") {
       s["format"] = "int64";
+    }
   } else if (type == "object") {
     s["type"] = "object";
   } else if (type == "map[string]string") {

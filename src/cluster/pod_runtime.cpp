@@ -521,12 +521,14 @@ class PodRuntimeImpl final : public PodRuntime {
     posix_spawnattr_setflags(&attr,
                              POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     std::vector<char*> args;
-    for (std::string& a : argv)
+    for (std::string& a : argv) {
       args.push_back(a.data());
+    }
     args.push_back(nullptr);
     std::vector<char*> envp;
-    for (std::string& e : env)
+    for (std::string& e : env) {
       envp.push_back(e.data());
+    }
     envp.push_back(nullptr);
     pid_t pid = 0;
     const int rc = posix_spawnp(&pid, args[0], &actions, &attr, args.data(), envp.data());

@@ -50,12 +50,15 @@ std::int64_t integer(const object& o, std::initializer_list<const char*> path) {
 
 std::int64_t count(const object& o, const char* field) {
   const value* v = o.if_contains(field);
-  if (v == nullptr)
+  if (v == nullptr) {
     return 0;
-  if (v->is_object())
+  }
+  if (v->is_object()) {
     return static_cast<std::int64_t>(v->as_object().size());
-  if (v->is_array())
+  }
+  if (v->is_array()) {
     return static_cast<std::int64_t>(v->as_array().size());
+  }
   return 0;
 }
 
@@ -128,14 +131,17 @@ std::vector<Column> columns_for(std::string_view kind) {
            const value* statuses = at_path(o, {"status", "containerStatuses"});
            if (statuses != nullptr && statuses->is_array()) {
              for (const value& s : statuses->as_array()) {
-               if (!s.is_object())
+               if (!s.is_object()) {
                  continue;
+               }
                const std::string waiting = str(s.as_object(), {"state", "waiting", "reason"}, "");
                const std::string done = str(s.as_object(), {"state", "terminated", "reason"}, "");
-               if (!waiting.empty())
+               if (!waiting.empty()) {
                  return value(waiting);
-               if (!done.empty() && reason != "Running")
+               }
+               if (!done.empty() && reason != "Running") {
                  reason = done;
+               }
              }
            }
            return value(reason);
@@ -147,8 +153,9 @@ std::vector<Column> columns_for(std::string_view kind) {
                    const value* statuses = at_path(o, {"status", "containerStatuses"});
                    if (statuses != nullptr && statuses->is_array()) {
                      for (const value& s : statuses->as_array()) {
-                       if (s.is_object())
+                       if (s.is_object()) {
                          restarts += integer(s.as_object(), {"restartCount"});
+                       }
                      }
                    }
                    return value(std::to_string(restarts));

@@ -123,8 +123,9 @@ std::optional<std::string> pointer_remove(value& root, const std::vector<std::st
     if (it == parent->as_object().end()) {
       return "the path does not exist";
     }
-    if (removed != nullptr)
+    if (removed != nullptr) {
       *removed = it->value();
+    }
     parent->as_object().erase(it);
     return std::nullopt;
   }
@@ -133,8 +134,9 @@ std::optional<std::string> pointer_remove(value& root, const std::vector<std::st
     if (!idx) {
       return "invalid array index '" + t.back() + "'";
     }
-    if (removed != nullptr)
+    if (removed != nullptr) {
       *removed = parent->as_array()[*idx];
+    }
     parent->as_array().erase(parent->as_array().begin() + static_cast<std::ptrdiff_t>(*idx));
     return std::nullopt;
   }
@@ -288,8 +290,9 @@ class Strategic {
         if (d != nullptr && *d == "replace") {
           array out;
           for (const value& x : patch) {
-            if (!(x.is_object() && x.as_object().contains("$patch")))
+            if (!(x.is_object() && x.as_object().contains("$patch"))) {
               out.push_back(strip(x));
+            }
           }
           return out;
         }
@@ -334,8 +337,9 @@ class Strategic {
       }
     }
     for (std::size_t i = 0; i < items.size(); ++i) {
-      if (!taken[i])
+      if (!taken[i]) {
         out.push_back(items[i]);
+      }
     }
     items = std::move(out);
   }

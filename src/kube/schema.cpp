@@ -63,10 +63,12 @@ constexpr std::array kKindLists = {
 };
 
 std::string_view pod_spec_prefix(std::string_view kind) {
-  if (kind == "Pod")
+  if (kind == "Pod") {
     return "spec.";
-  if (kind == "Deployment")
+  }
+  if (kind == "Deployment") {
     return "spec.template.spec.";
+  }
   return {};
 }
 
@@ -78,23 +80,26 @@ ListStrategy make(const Entry& e) {
 
 ListStrategy list_strategy(std::string_view kind, std::string_view path) noexcept {
   for (const Entry& e : kMetadataLists) {
-    if (e.path == path)
+    if (e.path == path) {
       return make(e);
+    }
   }
   if (const std::string_view prefix = pod_spec_prefix(kind);
       !prefix.empty() && path.starts_with(prefix)) {
     const std::string_view rest = path.substr(prefix.size());
     for (const Entry& e : kPodSpecLists) {
-      if (e.path == rest)
+      if (e.path == rest) {
         return make(e);
+      }
     }
   }
   if (kind == "Deployment" && path == "spec.template.metadata.ownerReferences") {
     return ListStrategy{ListStrategy::Kind::kMap, kUid};
   }
   for (const KindEntry& k : kKindLists) {
-    if (k.kind == kind && k.entry.path == path)
+    if (k.kind == kind && k.entry.path == path) {
       return make(k.entry);
+    }
   }
   return {};
 }

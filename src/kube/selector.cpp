@@ -159,21 +159,25 @@ bool LabelSelector::matches(const boost::json::object& object) const {
     switch (r.op) {
       case Op::kEquals:
       case Op::kIn:
-        if (!listed)
+        if (!listed) {
           return false;
+        }
         break;
       case Op::kNotEquals:
       case Op::kNotIn:
-        if (listed)
+        if (listed) {
           return false;
+        }
         break;
       case Op::kExists:
-        if (!present)
+        if (!present) {
           return false;
+        }
         break;
       case Op::kDoesNotExist:
-        if (present)
+        if (present) {
           return false;
+        }
         break;
     }
   }
