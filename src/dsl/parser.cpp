@@ -5,6 +5,7 @@
 
 #include <boost/container/small_vector.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstdio>
@@ -409,10 +410,16 @@ class Parser {
 }  // namespace
 
 boost::system::result<Scope, ScopeError> parse_scope(std::string_view text) {
-  if (text.size() > kMaxExpressionBytes) {
+  // Whitespace is free (the canonical form adds some), so the limit counts the other bytes;
+  // kMaxRawBytes bounds the work on whitespace padding.
+  const auto blanks = static_cast<std::size_t>(
+      std::count_if(text.begin(), text.end(), [](char c) { return c == ' ' || c == '\t'; }));
+  if (text.size() > kMaxRawBytes || text.size() - blanks > kMaxExpressionBytes) {
     return ScopeError{errc::too_long,
-                      "scope expression is " + std::to_string(text.size()) +
-                          " bytes long; the limit is " + std::to_string(kMaxExpressionBytes),
+                      "scope expression is " + std::to_string(text.size() - blanks) +
+                          " bytes long without whitespace (" + std::to_string(text.size()) +
+                          " with); the limits are " + std::to_string(kMaxExpressionBytes) +
+                          " and " + std::to_string(kMaxRawBytes),
                       0, std::string(text.substr(0, 120))};
   }
   Parser parser(text);

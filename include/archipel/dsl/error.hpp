@@ -18,7 +18,7 @@ namespace archipel::dsl {
 /// What kind of mistake a scope expression holds. Stable values: they appear in logs and metrics.
 enum class errc {
   empty_expression = 1,    ///< nothing but whitespace
-  too_long,                ///< over kMaxExpressionBytes
+  too_long,                ///< over kMaxExpressionBytes (or kMaxRawBytes with whitespace)
   unexpected_character,    ///< a character no token starts with
   invalid_site_name,       ///< a word that is not a DNS-1123 label where a site is expected
   invalid_resource_name,   ///< a binding's resource is not a plural name (or '*')

@@ -17,7 +17,11 @@
 
 namespace archipel::dsl {
 
+/// Longest expression, not counting spaces and tabs (so that every canonical form, which adds
+/// spaces around operators, parses again).
 inline constexpr std::size_t kMaxExpressionBytes = 4096;
+/// Longest expression including whitespace.
+inline constexpr std::size_t kMaxRawBytes = 16384;
 inline constexpr std::size_t kMaxNesting = 64;
 inline constexpr std::size_t kMaxSites = 256;
 
