@@ -412,8 +412,11 @@ class Parser {
 boost::system::result<Scope, ScopeError> parse_scope(std::string_view text) {
   // Whitespace is free (the canonical form adds some), so the limit counts the other bytes;
   // kMaxRawBytes bounds the work on whitespace padding.
-  const auto blanks = static_cast<std::size_t>(
-      std::count_if(text.begin(), text.end(), [](char c) { return c == ' ' || c == '\t'; }));
+  const auto blanks =
+      text.size() <= kMaxExpressionBytes
+          ? 0
+          : static_cast<std::size_t>(std::count_if(text.begin(), text.end(),
+                                                   [](char c) { return c == ' ' || c == '\t'; }));
   if (text.size() > kMaxRawBytes || text.size() - blanks > kMaxExpressionBytes) {
     return ScopeError{errc::too_long,
                       "scope expression is " + std::to_string(text.size() - blanks) +
