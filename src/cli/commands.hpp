@@ -44,6 +44,13 @@ struct SiteOptions {
 };
 int site(const SiteOptions& options);
 
+struct KeygenOptions {
+  std::string site;
+  std::filesystem::path out = ".";
+};
+/// Writes a site's Ed25519 key pair: OUT/SITE.key (secret) and OUT/SITE.pub (to pin in peers).
+int keygen(const KeygenOptions& options);
+
 struct ClusterOptions {
   std::string listen = "127.0.0.1:0";
   std::filesystem::path data;

@@ -1,5 +1,6 @@
 // archipel: one binary, one subcommand per job. Parsing only; the work is in *_command.cpp.
 
+#include "archipel/dsl/scope.hpp"
 #include "cli/commands.hpp"
 
 #include <CLI/CLI.hpp>
@@ -50,6 +51,18 @@ int main(int argc, char** argv) {
   site_cmd->add_option("--config", site.config, "the site's YAML file (see sites/)")->required();
   site_cmd->add_flag("--check", site.check_only, "validate the configuration and exit");
 
+  cli::KeygenOptions keygen;
+  CLI::App* keygen_cmd =
+      app.add_subcommand("keygen", "write a site's Ed25519 identity (SITE.key and SITE.pub)");
+  keygen_cmd->add_option("--site", keygen.site, "the site's name (a DNS-1123 label)")
+      ->required()
+      ->check([](const std::string& s) {
+        return archipel::dsl::is_dns1123_label(s)
+                   ? std::string()
+                   : "must be a DNS-1123 label (lowercase letters, digits, '-')";
+      });
+  keygen_cmd->add_option("--out", keygen.out, "directory for the key files")->capture_default_str();
+
   cli::ClusterOptions cluster;
   CLI::App* cluster_cmd = app.add_subcommand(
       "cluster", "serve the embedded Kubernetes-compatible cluster alone (for tests and tools)");
@@ -87,6 +100,9 @@ int main(int argc, char** argv) {
   }
   if (*site_cmd) {
     return cli::site(site);
+  }
+  if (*keygen_cmd) {
+    return cli::keygen(keygen);
   }
   if (*cluster_cmd) {
     return cli::cluster(cluster);

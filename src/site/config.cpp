@@ -1,6 +1,7 @@
 #include "archipel/site/config.hpp"
 
 #include "archipel/dsl/scope.hpp"
+#include "archipel/peer/identity.hpp"
 
 #include <yaml-cpp/yaml.h>
 #include <boost/assert/source_location.hpp>
@@ -173,7 +174,7 @@ SiteConfig read(const Reader& r, const YAML::Node& root) {
   if (!root.IsMap()) {
     r.fail(root, "", "expected a mapping at the top level (site:, listen:, peers:, cluster:)");
   }
-  r.only_keys(root, "", {"site", "listen", "data", "peers", "cluster", "log"});
+  r.only_keys(root, "", {"site", "listen", "data", "identity", "peers", "cluster", "log"});
 
   SiteConfig c;
   c.name = *r.scalar(root, "", "site", true);
@@ -189,6 +190,9 @@ SiteConfig read(const Reader& r, const YAML::Node& root) {
 
   const auto data = r.scalar(root, "", "data", false);
   c.data_dir = data ? r.path(*data) : std::filesystem::path("/var/lib/archipel") / c.name;
+  if (auto identity = r.scalar(root, "", "identity", false)) {
+    c.identity = r.path(*identity);
+  }
 
   if (const YAML::Node peers = root["peers"]; peers.IsDefined() && !peers.IsNull()) {
     if (!peers.IsSequence()) {
@@ -200,8 +204,14 @@ SiteConfig read(const Reader& r, const YAML::Node& root) {
       if (!p.IsMap()) {
         r.fail(p, key, "expected {name: SITE, address: HOST:PORT}");
       }
-      r.only_keys(p, key, {"name", "address"});
-      PeerConfig peer{*r.scalar(p, key, "name", true), r.endpoint(p, key, "address")};
+      r.only_keys(p, key, {"name", "address", "public_key"});
+      PeerConfig peer{*r.scalar(p, key, "name", true), r.endpoint(p, key, "address"), ""};
+      if (auto pk = r.scalar(p, key, "public_key", false)) {
+        if (auto decoded = peer::decode_public_key(*pk); !decoded) {
+          r.fail(p["public_key"], key + ".public_key", decoded.error());
+        }
+        peer.public_key = *pk;
+      }
       check_site_name(r, p["name"], key + ".name", peer.name);
       if (peer.name == c.name) {
         r.fail(p["name"], key + ".name", "'" + peer.name + "' is this site itself");

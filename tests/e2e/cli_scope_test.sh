@@ -54,6 +54,9 @@ expect site-bad-config 2 "nantes.yaml:1[0-9]: cluster.mode: expected 'embedded' 
   "$bin" site --config "$tmp/nantes.yaml" --check
 expect site-missing-config 2 'cannot read the file' -- "$bin" site --config "$tmp/none.yaml"
 
+expect keygen 0 'public_key: [A-Za-z0-9+/]{43}=' -- "$bin" keygen --site paris --out "$tmp/keys"
+expect keygen-no-overwrite 1 'exists' -- "$bin" keygen --site paris --out "$tmp/keys"
+expect keygen-bad-name 2 'DNS-1123' -- "$bin" keygen --site Paris --out "$tmp/keys"
 expect help 0 'scope' -- "$bin" --help
 expect help-scope 0 'explain' -- "$bin" scope --help
 expect help-explain 0 '--resource' -- "$bin" scope explain --help

@@ -157,6 +157,25 @@ TEST(SiteConfig, ReportsUnreadableFile) {
   EXPECT_NE(c.error().message.find("cannot read"), std::string::npos);
 }
 
+TEST(SiteConfig, ReadsIdentityAndPinnedPublicKeys) {
+  std::string yaml =
+      replace(kValid, "data: ../var/paris\n", "data: ../var/paris\nidentity: keys/paris.key\n");
+  yaml = replace(yaml, "    address: 127.0.0.1:7201\n",
+                 "    address: 127.0.0.1:7201\n    public_key: "
+                 "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n");
+  auto c = parse_site_config(yaml, "/etc/archipel/paris.yaml");
+  ASSERT_TRUE(c) << c.error().render();
+  EXPECT_EQ(c->identity, std::filesystem::path("/etc/archipel/keys/paris.key"));
+  EXPECT_EQ(c->peers[0].public_key, "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=");
+}
+
+TEST(SiteConfig, RejectsAPublicKeyThatIsNot32Bytes) {
+  const ConfigError e = error_of(replace(kValid, "    address: 127.0.0.1:7201\n",
+                                         "    address: 127.0.0.1:7201\n    public_key: AAAA\n"));
+  EXPECT_EQ(e.key, "peers[0].public_key");
+  EXPECT_NE(e.message.find("32 bytes"), std::string::npos) << e.message;
+}
+
 TEST(SiteConfig, ShippedSiteFilesAreValid) {
   for (const char* name : {"paris", "nantes", "rennes"}) {
     auto c = load_site_config(std::string(ARCHIPEL_SOURCE_DIR) + "/sites/" + name + ".yaml");

@@ -31,8 +31,9 @@ struct Endpoint {
 };
 
 struct PeerConfig {
-  std::string name;  ///< the peer site's name (a DNS-1123 label)
-  Endpoint address;  ///< its peer endpoint
+  std::string name;        ///< the peer site's name (a DNS-1123 label)
+  Endpoint address;        ///< its peer endpoint
+  std::string public_key;  ///< its Ed25519 public key, base64 (archipel keygen); may be empty
 };
 
 /// The site's own Kubernetes: the embedded cluster served by this process, or an external
@@ -56,6 +57,7 @@ struct SiteConfig {
   Endpoint api;                    ///< the front door: scoped Kubernetes API for clients
   Endpoint peer;                   ///< the peer channel endpoint other sites dial
   std::filesystem::path data_dir;  ///< RocksDB and checkpoint images
+  std::filesystem::path identity;  ///< this site's key file (archipel keygen); may be empty
   std::vector<PeerConfig> peers;   ///< the other sites this site knows
   ClusterConfig cluster;
   base::LogLevel log_level = base::LogLevel::kInfo;
