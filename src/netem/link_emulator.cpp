@@ -1,0 +1,242 @@
+#include "archipel/netem/link_emulator.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <atomic>
+#include <list>
+#include <mutex>
+#include <random>
+
+namespace archipel::netem {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+
+struct Relay {
+  tcp::socket client;
+  tcp::socket server;
+  explicit Relay(tcp::socket c) : client(std::move(c)), server(client.get_executor()) {}
+  void close() {
+    boost::system::error_code ignored;
+    client.close(ignored);
+    server.close(ignored);
+  }
+};
+
+class LinkEmulatorImpl final : public LinkEmulator,
+                               public std::enable_shared_from_this<LinkEmulatorImpl> {
+ public:
+  LinkEmulatorImpl(asio::io_context& io, std::string host, std::uint16_t port, LinkProfile profile)
+      : io_(io),
+        acceptor_(asio::make_strand(io)),
+        host_(std::move(host)),
+        port_(port),
+        profile_(profile) {}
+
+  boost::system::result<void, std::string> listen() {
+    boost::system::error_code ec;
+    const tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), 0);
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec)
+      acceptor_.bind(ep, ec);
+    if (!ec)
+      acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return boost::system::result<void, std::string>(boost::system::in_place_error,
+                                                      "link emulator: " + ec.message());
+    }
+    listen_port_ = acceptor_.local_endpoint().port();
+    return {};
+  }
+
+  void run() {
+    asio::co_spawn(acceptor_.get_executor(), accept_loop(shared_from_this()), asio::detached);
+  }
+
+  ~LinkEmulatorImpl() override {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    close_all();
+  }
+
+  std::uint16_t port() const override { return listen_port_; }
+  asio::any_io_executor executor() { return acceptor_.get_executor(); }
+  void close_acceptor() {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+  }
+
+  void set_profile(LinkProfile profile) override {
+    std::lock_guard lock(mu_);
+    profile_ = profile;
+  }
+  void cut() override {
+    cut_ = true;
+    close_all();
+  }
+  void heal() override { cut_ = false; }
+  void stall() override { stalled_ = true; }
+  void resume() override { stalled_ = false; }
+  std::uint64_t bytes() const override { return bytes_; }
+
+ private:
+  void close_all() {
+    std::lock_guard lock(mu_);
+    for (auto& weak : relays_) {
+      if (auto r = weak.lock()) {
+        asio::post(r->client.get_executor(), [r] { r->close(); });
+      }
+    }
+    relays_.clear();
+  }
+
+  static awaitable<void> accept_loop(std::shared_ptr<LinkEmulatorImpl> self) {
+    for (;;) {
+      auto [ec, socket] =
+          co_await self->acceptor_.async_accept(asio::make_strand(self->io_), use_nothrow);
+      if (ec) {
+        if (!self->acceptor_.is_open())
+          co_return;
+        continue;
+      }
+      if (self->cut_) {
+        boost::system::error_code ignored;
+        socket.close(ignored);  // a cut link refuses new connections
+        continue;
+      }
+      auto relay = std::make_shared<Relay>(std::move(socket));
+      {
+        std::lock_guard lock(self->mu_);
+        self->relays_.push_back(relay);
+      }
+      asio::co_spawn(relay->client.get_executor(), connect_and_pump(self, relay), asio::detached);
+    }
+  }
+
+  static awaitable<void> connect_and_pump(std::shared_ptr<LinkEmulatorImpl> self,
+                                          std::shared_ptr<Relay> relay) {
+    boost::system::error_code ec;
+    const tcp::endpoint target(asio::ip::make_address(self->host_, ec), self->port_);
+    if (ec) {
+      relay->close();
+      co_return;
+    }
+    auto [cec] = co_await relay->server.async_connect(target, use_nothrow);
+    if (cec) {
+      relay->close();
+      co_return;
+    }
+    asio::co_spawn(relay->client.get_executor(), pump(self, relay, relay->client, relay->server),
+                   asio::detached);
+    co_await pump(self, relay, relay->server, relay->client);
+  }
+
+  // One direction: read a chunk, hold it until the profile says it arrives, write it.
+  static awaitable<void> pump(std::shared_ptr<LinkEmulatorImpl> self, std::shared_ptr<Relay> relay,
+                              tcp::socket& from, tcp::socket& to) {
+    std::vector<char> buffer(64 * 1024);
+    asio::steady_timer timer(from.get_executor());
+    std::mt19937_64 rng(std::random_device{}());
+    auto last_delivery = std::chrono::steady_clock::now();
+    for (;;) {
+      auto [rec, n] = co_await from.async_read_some(asio::buffer(buffer), use_nothrow);
+      if (rec) {
+        break;
+      }
+      LinkProfile p;
+      {
+        std::lock_guard lock(self->mu_);
+        p = self->profile_;
+      }
+      auto delay = p.latency;
+      if (p.jitter.count() > 0) {
+        delay += std::chrono::microseconds(
+            std::uniform_int_distribution<long long>(-p.jitter.count(), p.jitter.count())(rng));
+      }
+      auto deliver =
+          std::chrono::steady_clock::now() + std::max(delay, std::chrono::microseconds(0));
+      if (p.bandwidth_bytes_per_second > 0) {
+        deliver += std::chrono::microseconds(n * 1000000 / p.bandwidth_bytes_per_second);
+      }
+      deliver = std::max(deliver, last_delivery);  // a link keeps byte order
+      last_delivery = deliver;
+      timer.expires_at(deliver);
+      co_await timer.async_wait(use_nothrow);
+      while (self->stalled_ && !self->cut_) {
+        timer.expires_after(std::chrono::milliseconds(5));
+        co_await timer.async_wait(use_nothrow);
+      }
+      if (self->cut_) {
+        break;
+      }
+      auto [wec, wn] = co_await asio::async_write(to, asio::buffer(buffer.data(), n), use_nothrow);
+      if (wec) {
+        break;
+      }
+      self->bytes_ += wn;
+    }
+    relay->close();
+  }
+
+  asio::io_context& io_;
+  tcp::acceptor acceptor_;
+  std::string host_;
+  std::uint16_t port_;
+  std::uint16_t listen_port_ = 0;
+  std::mutex mu_;  // guards profile_ and relays_
+  LinkProfile profile_;
+  std::list<std::weak_ptr<Relay>> relays_;
+  std::atomic<bool> cut_{false};
+  std::atomic<bool> stalled_{false};
+  std::atomic<std::uint64_t> bytes_{0};
+};
+
+// The emulator's coroutines hold it through shared_ptr; the unique_ptr handed out owns a
+// reference and, on destruction, closes everything.
+class Handle final : public LinkEmulator {
+ public:
+  explicit Handle(std::shared_ptr<LinkEmulatorImpl> impl) : impl_(std::move(impl)) {}
+  ~Handle() override {
+    impl_->cut();
+    auto impl = impl_;
+    asio::post(impl->executor(), [impl] { impl->close_acceptor(); });
+  }
+  std::uint16_t port() const override { return impl_->port(); }
+  void set_profile(LinkProfile p) override { impl_->set_profile(p); }
+  void cut() override { impl_->cut(); }
+  void heal() override { impl_->heal(); }
+  void stall() override { impl_->stall(); }
+  void resume() override { impl_->resume(); }
+  std::uint64_t bytes() const override { return impl_->bytes(); }
+
+ private:
+  std::shared_ptr<LinkEmulatorImpl> impl_;
+};
+
+}  // namespace
+
+boost::system::result<std::unique_ptr<LinkEmulator>, std::string> LinkEmulator::start(
+    boost::asio::io_context& io, std::string target_host, std::uint16_t target_port,
+    LinkProfile profile) {
+  auto impl = std::make_shared<LinkEmulatorImpl>(io, std::move(target_host), target_port, profile);
+  auto listening = impl->listen();
+  if (!listening) {
+    return boost::system::result<std::unique_ptr<LinkEmulator>, std::string>(
+        boost::system::in_place_error, listening.error());
+  }
+  impl->run();
+  return std::unique_ptr<LinkEmulator>(new Handle(std::move(impl)));
+}
+
+}  // namespace archipel::netem
