@@ -326,6 +326,11 @@ struct KubeApi::Impl {
     return dispatch(req, *r, params);
   }
 
+  // 200 with the object, or its Status.
+  static ApiResult respond(const Result<object>& r) {
+    return r ? ApiResult(json_response(200, *r)) : ApiResult(status_response(r.error()));
+  }
+
   ApiResult dispatch(const ApiRequest& req, const Route& r, const Params& params) {
     const ResourceType& t = *r.type;
     if (!r.subresource.empty() && std::find(t.subresources.begin(), t.subresources.end(),
@@ -1153,10 +1158,7 @@ struct KubeApi::Impl {
       }
       return next_version(t, current, std::move(o), wanted_rv, status_only);
     });
-    if (!stored) {
-      return status_response(stored.error());
-    }
-    return json_response(200, *stored);
+    return respond(stored);
   }
 
   ApiResult patch(const ApiRequest& req, const Route& r) {
@@ -1219,10 +1221,7 @@ struct KubeApi::Impl {
       const std::string wanted_rv(kube::meta_string(o, "resourceVersion"));
       return next_version(t, current, std::move(o), wanted_rv, status_only);
     });
-    if (!stored) {
-      return status_response(stored.error());
-    }
-    return json_response(200, *stored);
+    return respond(stored);
   }
 
   ApiResult remove(const ApiRequest& req, const Route& r) {
@@ -1378,10 +1377,7 @@ struct KubeApi::Impl {
       m["deletionGracePeriodSeconds"] = seconds;
       return Change{Change::Kind::kPut, std::move(next)};
     });
-    if (!stored) {
-      return status_response(stored.error());
-    }
-    return json_response(200, *stored);
+    return respond(stored);
   }
 
   Result<object> delete_one(const ResourceType& t, std::string_view ns, std::string_view name,

@@ -80,6 +80,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
  private:
   awaitable<bool> serve_watch(const http::request<http::string_body>& req, const WatchRequest& w);
   awaitable<bool> write_chunk(std::string data);
+  /// Writes the header of a chunked 200 response (watches, logs -f); false if the client left.
+  awaitable<bool> start_stream(unsigned version, const char* content_type);
   awaitable<bool> serve_log(const http::request<http::string_body>& req, const LogFollow& f);
   beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
 
@@ -289,6 +291,19 @@ awaitable<void> Session<Stream>::run(std::shared_ptr<Session> self) {
 }
 
 template <class Stream>
+awaitable<bool> Session<Stream>::start_stream(unsigned version, const char* content_type) {
+  http::response<http::empty_body> res{http::status::ok, version};
+  res.set(http::field::content_type, content_type);
+  res.set("Cache-Control", "no-cache, private");
+  res.chunked(true);
+  res.keep_alive(false);
+  http::response_serializer<http::empty_body> sr{res};
+  lowest().expires_after(std::chrono::seconds(30));
+  auto [ec, n] = co_await http::async_write_header(stream_, sr, use_nothrow);
+  co_return !ec;
+}
+
+template <class Stream>
 awaitable<bool> Session<Stream>::write_chunk(std::string data) {
   lowest().expires_after(std::chrono::seconds(30));
   auto [ec, n] = co_await asio::async_write(
@@ -319,15 +334,7 @@ awaitable<bool> Session<Stream>::serve_watch(const http::request<http::string_bo
     asio::post(q->wake.get_executor(), [q] { q->wake.cancel(); });
   });
 
-  http::response<http::empty_body> res{http::status::ok, req.version()};
-  res.set(http::field::content_type, "application/json");
-  res.set("Cache-Control", "no-cache, private");
-  res.chunked(true);
-  res.keep_alive(false);
-  http::response_serializer<http::empty_body> sr{res};
-  lowest().expires_after(std::chrono::seconds(30));
-  auto [hec, hn] = co_await http::async_write_header(stream_, sr, use_nothrow);
-  if (hec) {
+  if (!co_await start_stream(req.version(), "application/json")) {
     co_return false;
   }
   if (!sub) {
@@ -386,14 +393,7 @@ awaitable<bool> Session<Stream>::serve_watch(const http::request<http::string_bo
 template <class Stream>
 awaitable<bool> Session<Stream>::serve_log(const http::request<http::string_body>& req,
                                            const LogFollow& f) {
-  http::response<http::empty_body> res{http::status::ok, req.version()};
-  res.set(http::field::content_type, "text/plain");
-  res.chunked(true);
-  res.keep_alive(false);
-  http::response_serializer<http::empty_body> sr{res};
-  lowest().expires_after(std::chrono::seconds(30));
-  auto [hec, hn] = co_await http::async_write_header(stream_, sr, use_nothrow);
-  if (hec) {
+  if (!co_await start_stream(req.version(), "text/plain")) {
     co_return false;
   }
   // Notice the client going away while the log is quiet.

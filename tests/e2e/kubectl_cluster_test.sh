@@ -15,10 +15,12 @@ trap cleanup EXIT
 passed=0
 failures=0
 
-start() {
-  "$bin" cluster --listen 127.0.0.1:0 --data "$tmp/data" --bookmark-seconds 1 >"$tmp/out" 2>"$tmp/err" &
+start() {  # start [EXTRA ARCHIPEL CLUSTER ARGS...]
+  : >"$tmp/out"  # before launching: the previous instance's port must not be read
+  port=""
+  "$bin" cluster --listen 127.0.0.1:0 --data "$tmp/data" --bookmark-seconds 1 "$@" >"$tmp/out" 2>"$tmp/err" &
   pid=$!
-  for _ in $(seq 100); do
+  for _ in $(seq 400); do  # up to 20 s: sanitizer builds start slowly
     port=$(sed -n 's/^listening on 127.0.0.1://p' "$tmp/out")
     [[ -n $port ]] && break
     sleep 0.05
@@ -251,14 +253,7 @@ check namespace-gone 1 'namespaces "team-a" not found' -- k get namespace team-a
 kill "$pid"; wait "$pid" 2>/dev/null
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=archipel -addext subjectAltName=IP:127.0.0.1 \
   -keyout "$tmp/tls.key" -out "$tmp/tls.crt" 2>/dev/null
-"$bin" cluster --listen 127.0.0.1:0 --data "$tmp/data" --tls-cert "$tmp/tls.crt" --tls-key "$tmp/tls.key" \
-  >"$tmp/out" 2>"$tmp/err" &
-pid=$!
-for _ in $(seq 100); do
-  port=$(sed -n 's/^listening on 127.0.0.1://p' "$tmp/out")
-  [[ -n $port ]] && break
-  sleep 0.05
-done
+start --tls-cert "$tmp/tls.crt" --tls-key "$tmp/tls.key"
 cat >"$tmp/kubeconfig-tls" <<KCFG
 apiVersion: v1
 kind: Config
