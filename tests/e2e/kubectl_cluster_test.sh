@@ -115,7 +115,7 @@ check http-nothing-stored 0 'unchanged' -- bash -c "[[ '$rv_bad_before' == \"\$(
 # Watch sees ADDED, MODIFIED and DELETED.
 k -n team-a get configmaps -w --output-watch-events >"$tmp/watch" 2>&1 &
 watcher=$!
-sleep 1
+for _ in $(seq 200); do grep -q 'ADDED' "$tmp/watch" && break; sleep 0.05; done  # watch is live
 k -n team-a create configmap watched >/dev/null
 k -n team-a label configmap watched tier=x >/dev/null
 k -n team-a delete configmap watched >/dev/null

@@ -124,7 +124,8 @@ TEST_F(TwoSites, AnImpostorIsRejectedAndTheSiteKeepsRunning) {
   ASSERT_TRUE(impostor) << impostor.error();
   ASSERT_TRUE(eventually([&] { return paris_->counters().rejected > 0; }));
   impostor->reset();
-  EXPECT_EQ(state_of(*paris_, "nantes"), PeerState::kReachable);  // the real nantes stays
+  // The real nantes stays connected (eventually: a loaded machine may delay a heartbeat).
+  EXPECT_TRUE(eventually([&] { return state_of(*paris_, "nantes") == PeerState::kReachable; }));
 }
 
 }  // namespace
