@@ -1,13 +1,82 @@
 #include "archipel/base/log.hpp"
+#include "archipel/peer/peer_node.hpp"
 #include "archipel/site/config.hpp"
 #include "cli/commands.hpp"
 
 #include <spdlog/spdlog.h>
+#include <boost/asio/io_context.hpp>
 
 #include <csignal>
 #include <iostream>
+#include <thread>
 
 namespace archipel::cli {
+namespace {
+
+sigset_t block_stop_signals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+// The site's end of the peer channel, on its own thread; stopped when the site stops.
+class PeerChannel {
+ public:
+  int start(const site::SiteConfig& config) {
+    auto identity = peer::Identity::load(config.identity);
+    if (!identity) {
+      std::cerr << "archipel: identity: " << identity.error() << "\n";
+      return kExitUsage;
+    }
+    if (identity->site != config.name) {
+      std::cerr << "archipel: " << config.identity.string() << " is the identity of site '"
+                << identity->site << "', not '" << config.name << "'\n";
+      return kExitUsage;
+    }
+    peer::PeerNode::Options options;
+    options.identity = *identity;
+    options.host = config.peer.host;
+    options.port = config.peer.port;
+    for (std::size_t i = 0; i < config.peers.size(); ++i) {
+      const site::PeerConfig& p = config.peers[i];
+      auto key = peer::decode_public_key(p.public_key);
+      if (!key) {
+        std::cerr << "archipel: invalid configuration: " << config.source.string() << ": peers["
+                  << i << "].public_key: required when the site has an identity\n";
+        return kExitUsage;
+      }
+      options.peers.push_back({p.name, p.address.host, p.address.port, *key});
+    }
+    auto node = peer::PeerNode::start(io_, std::move(options));
+    if (!node) {
+      spdlog::error("peer channel: {}", node.error());
+      return kExitFailed;
+    }
+    node_ = std::move(*node);
+    spdlog::info("peer channel: listening on {}:{} for {} peers", config.peer.host, node_->port(),
+                 config.peers.size());
+    thread_ = std::thread([this] { io_.run(); });
+    return kExitOk;
+  }
+
+  ~PeerChannel() {
+    node_.reset();
+    io_.stop();
+    if (thread_.joinable()) {
+      thread_.join();
+    }
+  }
+
+ private:
+  boost::asio::io_context io_;
+  std::unique_ptr<peer::PeerNode> node_;
+  std::thread thread_;
+};
+
+}  // namespace
 
 int site(const SiteOptions& o) {
   auto config = site::load_site_config(o.config);
@@ -33,7 +102,18 @@ int site(const SiteOptions& o) {
     return kExitOk;
   }
 
-  // The site's components start here as their issues land: today, the embedded cluster.
+  // The site's components start here as their issues land: the peer channel (when the site has
+  // an identity) and the embedded cluster.
+  PeerChannel channel;
+  if (!config->identity.empty()) {
+    if (config->cluster.mode != site::ClusterConfig::Mode::kEmbedded) {
+      // sigwait below needs the signals blocked in every thread, the peer thread included.
+      block_stop_signals();
+    }
+    if (const int code = channel.start(*config); code != kExitOk) {
+      return code;
+    }
+  }
   if (config->cluster.mode == site::ClusterConfig::Mode::kEmbedded) {
     EmbeddedCluster c;
     c.listen = config->cluster.listen;
@@ -43,11 +123,7 @@ int site(const SiteOptions& o) {
     return serve_embedded_cluster(c, [](std::uint16_t) {});
   }
   // An external kube-apiserver needs nothing local yet: the proxy (issue #5) will front it.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  const sigset_t signals = block_stop_signals();
   spdlog::info("site running with external cluster {}; stop with SIGINT or SIGTERM",
                config->cluster.url);
   int received = 0;
