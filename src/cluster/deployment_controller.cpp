@@ -42,24 +42,8 @@ std::string template_hash(const value& tpl) {
   return out;
 }
 
-const value* at(const object& o, std::initializer_list<const char*> path) {
-  const object* cur = &o;
-  const value* v = nullptr;
-  for (const char* k : path) {
-    if (cur == nullptr) {
-      return nullptr;
-    }
-    v = cur->if_contains(k);
-    if (v == nullptr) {
-      return nullptr;
-    }
-    cur = v->is_object() ? &v->as_object() : nullptr;
-  }
-  return v;
-}
-
 bool owned_by(const object& pod, std::string_view uid) {
-  const value* refs = at(pod, {"metadata", "ownerReferences"});
+  const value* refs = kube::find_path(pod, {"metadata", "ownerReferences"});
   if (refs == nullptr || !refs->is_array()) {
     return false;
   }
@@ -75,7 +59,7 @@ bool owned_by(const object& pod, std::string_view uid) {
 }
 
 bool pod_ready(const object& pod) {
-  const value* conds = at(pod, {"status", "conditions"});
+  const value* conds = kube::find_path(pod, {"status", "conditions"});
   if (conds == nullptr || !conds->is_array()) {
     return false;
   }
@@ -89,7 +73,7 @@ bool pod_ready(const object& pod) {
 }
 
 std::string label(const object& o, std::string_view key) {
-  const value* v = at(o, {"metadata", "labels"});
+  const value* v = kube::find_path(o, {"metadata", "labels"});
   if (v == nullptr || !v->is_object()) {
     return {};
   }
@@ -137,7 +121,7 @@ class DeploymentControllerImpl final : public DeploymentController {
   }
 
   void mark_owner(const object& pod) {
-    const value* refs = at(pod, {"metadata", "ownerReferences"});
+    const value* refs = kube::find_path(pod, {"metadata", "ownerReferences"});
     if (refs == nullptr || !refs->is_array()) {
       return;
     }
@@ -194,12 +178,12 @@ class DeploymentControllerImpl final : public DeploymentController {
       return;
     }
     const std::string uid(kube::meta_string(*d, "uid"));
-    const value* tpl = at(*d, {"spec", "template"});
+    const value* tpl = kube::find_path(*d, {"spec", "template"});
     if (tpl == nullptr || !tpl->is_object()) {
       return;
     }
     std::int64_t desired = 1;
-    if (const value* r = at(*d, {"spec", "replicas"}); r != nullptr && r->is_int64()) {
+    if (const value* r = kube::find_path(*d, {"spec", "replicas"}); r != nullptr && r->is_int64()) {
       desired = std::max<std::int64_t>(0, r->as_int64());
     }
     const std::string hash = template_hash(*tpl);
@@ -291,7 +275,7 @@ class DeploymentControllerImpl final : public DeploymentController {
   void update_status(const object& d, std::int64_t desired, const std::vector<object>& current,
                      const std::vector<object>& old, std::int64_t ready_total) {
     object status;
-    const value* gen = at(d, {"metadata", "generation"});
+    const value* gen = kube::find_path(d, {"metadata", "generation"});
     status["observedGeneration"] = gen != nullptr && gen->is_int64() ? gen->as_int64() : 1;
     status["replicas"] = static_cast<std::int64_t>(current.size() + old.size());
     status["updatedReplicas"] = static_cast<std::int64_t>(current.size());

@@ -22,29 +22,13 @@ struct Column {
   std::function<value(const object&, std::chrono::system_clock::time_point)> cell;
 };
 
-const value* at_path(const object& o, std::initializer_list<const char*> path) {
-  const object* cur = &o;
-  const value* v = nullptr;
-  for (const char* key : path) {
-    if (cur == nullptr) {
-      return nullptr;
-    }
-    v = cur->if_contains(key);
-    if (v == nullptr) {
-      return nullptr;
-    }
-    cur = v->is_object() ? &v->as_object() : nullptr;
-  }
-  return v;
-}
-
 std::string str(const object& o, std::initializer_list<const char*> path, const char* fallback) {
-  const value* v = at_path(o, path);
+  const value* v = kube::find_path(o, path);
   return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string(fallback);
 }
 
 std::int64_t integer(const object& o, std::initializer_list<const char*> path) {
-  const value* v = at_path(o, path);
+  const value* v = kube::find_path(o, path);
   return v != nullptr && v->is_int64() ? v->as_int64() : 0;
 }
 
@@ -105,7 +89,7 @@ std::vector<Column> columns_for(std::string_view kind) {
     c.push_back({"Ready", "string", 0, "The aggregate readiness state of this pod",
                  [](const object& o, auto) {
                    std::int64_t ready = 0;
-                   const value* statuses = at_path(o, {"status", "containerStatuses"});
+                   const value* statuses = kube::find_path(o, {"status", "containerStatuses"});
                    if (statuses != nullptr && statuses->is_array()) {
                      for (const value& s : statuses->as_array()) {
                        const value* r =
@@ -113,7 +97,7 @@ std::vector<Column> columns_for(std::string_view kind) {
                        ready += r != nullptr && r->is_bool() && r->as_bool() ? 1 : 0;
                      }
                    }
-                   const value* containers = at_path(o, {"spec", "containers"});
+                   const value* containers = kube::find_path(o, {"spec", "containers"});
                    const std::size_t total = containers != nullptr && containers->is_array()
                                                  ? containers->as_array().size()
                                                  : 0;
@@ -128,7 +112,7 @@ std::vector<Column> columns_for(std::string_view kind) {
              return value("Terminating");
            }
            std::string reason = str(o, {"status", "phase"}, "Pending");
-           const value* statuses = at_path(o, {"status", "containerStatuses"});
+           const value* statuses = kube::find_path(o, {"status", "containerStatuses"});
            if (statuses != nullptr && statuses->is_array()) {
              for (const value& s : statuses->as_array()) {
                if (!s.is_object()) {
@@ -150,7 +134,7 @@ std::vector<Column> columns_for(std::string_view kind) {
                  "The number of times the containers in this pod have been restarted",
                  [](const object& o, auto) {
                    std::int64_t restarts = 0;
-                   const value* statuses = at_path(o, {"status", "containerStatuses"});
+                   const value* statuses = kube::find_path(o, {"status", "containerStatuses"});
                    if (statuses != nullptr && statuses->is_array()) {
                      for (const value& s : statuses->as_array()) {
                        if (s.is_object()) {

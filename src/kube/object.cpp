@@ -15,6 +15,23 @@ boost::json::object& metadata(boost::json::object& object) {
   return m.as_object();
 }
 
+const boost::json::value* find_path(const boost::json::object& object,
+                                    std::initializer_list<const char*> path) {
+  const boost::json::object* at = &object;
+  const boost::json::value* v = nullptr;
+  for (const char* key : path) {
+    if (at == nullptr) {
+      return nullptr;
+    }
+    v = at->if_contains(key);
+    if (v == nullptr) {
+      return nullptr;
+    }
+    at = v->is_object() ? &v->as_object() : nullptr;
+  }
+  return v;
+}
+
 std::string_view meta_string(const boost::json::object& object, std::string_view key) {
   const auto* m = object.if_contains("metadata");
   if (m == nullptr || !m->is_object()) {

@@ -6,6 +6,7 @@
 #include <boost/json/value.hpp>
 
 #include <chrono>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 
@@ -13,6 +14,11 @@ namespace archipel::kube {
 
 /// metadata (created empty when absent or not an object).
 boost::json::object& metadata(boost::json::object& object);
+/// The value at a path of object fields (`{"status", "phase"}`); nullptr when a step is missing
+/// or not an object.
+[[nodiscard]] const boost::json::value* find_path(const boost::json::object& object,
+                                                  std::initializer_list<const char*> path);
+
 /// A string field of metadata ("" when absent or not a string).
 [[nodiscard]] std::string_view meta_string(const boost::json::object& object, std::string_view key);
 
