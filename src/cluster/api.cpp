@@ -396,6 +396,18 @@ struct KubeApi::Impl {
     return std::move(v.as_object());
   }
 
+  // The body of a create or update: a JSON object of the route's kind.
+  Result<object> written_object(const ApiRequest& req, const ResourceType& t) {
+    auto body = body_object(req);
+    if (!body) {
+      return body.error();
+    }
+    if (auto bad = check_type(*body, t)) {
+      return *bad;
+    }
+    return body;
+  }
+
   // The checks every written object passes; fills in kind and apiVersion when absent.
   std::optional<Status> check_type(object& o, const ResourceType& t) {
     const value* kind = o.if_contains("kind");
@@ -837,14 +849,11 @@ struct KubeApi::Impl {
 
   ApiResult create(const ApiRequest& req, const Route& r) {
     const ResourceType& t = *r.type;
-    auto body = body_object(req);
+    auto body = written_object(req, t);
     if (!body) {
       return status_response(body.error());
     }
     object o = std::move(*body);
-    if (auto bad = check_type(o, t)) {
-      return status_response(*bad);
-    }
     object& m = kube::metadata(o);
     std::string name(kube::meta_string(o, "name"));
     if (name.empty()) {
@@ -1125,14 +1134,11 @@ struct KubeApi::Impl {
 
   ApiResult update(const ApiRequest& req, const Route& r) {
     const ResourceType& t = *r.type;
-    auto body = body_object(req);
+    auto body = written_object(req, t);
     if (!body) {
       return status_response(body.error());
     }
     object o = std::move(*body);
-    if (auto bad = check_type(o, t)) {
-      return status_response(*bad);
-    }
     const std::string_view name = kube::meta_string(o, "name");
     if (name != r.name) {
       return status_response(Status::bad_request("the name of the object (" + std::string(name) +
