@@ -13,6 +13,27 @@
 #include <utility>
 
 namespace archipel::dsl {
+
+// Builds operator nodes in place, for the parser: no temporary operand vector, and the node is
+// not moved through the normalising constructors.
+class ScopeExprBuilder {
+ public:
+  // Makes `e` an operator node of `kind` whose first operand is what `e` was, and returns its
+  // operand list for the parser to append to.
+  static std::vector<ScopeExpr>& open(ScopeExpr& e, ScopeExpr::Kind kind) {
+    ScopeExpr first = std::move(e);
+    e.kind_ = kind;
+    e.name_.clear();
+    e.column_ = 0;
+    e.operands_.clear();
+    e.operands_.reserve(4);
+    e.operands_.push_back(std::move(first));
+    return e.operands_;
+  }
+  // Normalises once every operand is in.
+  static void close(ScopeExpr& e) { e.flatten(); }
+};
+
 namespace {
 
 enum class Tok : unsigned char {
@@ -33,21 +54,33 @@ struct Token {
   Tok kind = Tok::kEnd;
   std::string_view text;   // the token's bytes (for kBad: one whole UTF-8 sequence or byte)
   std::size_t column = 0;  // 1-based, in code points
+  bool label = false;      // kWord: whether it is a DNS-1123 label
 };
 
-// Byte classes. Words are lexed generously (uppercase, '_', '-' first) so that a near-miss is
-// reported as an invalid name, which says what a name may hold, rather than as a stray character.
-enum ByteClass : std::uint8_t { kOther = 0, kSpace = 1, kWordStart = 2, kWordOnly = 3 };
+// Byte classes, as bits. Words are lexed generously (uppercase, '_', '-' first) so that a
+// near-miss is reported as an invalid name, which says what a name may hold, rather than as a
+// stray character. While a word is scanned its bits are or-ed, which tells whether it is a
+// DNS-1123 label without a second pass.
+enum ByteClass : std::uint8_t {
+  kOther = 0,
+  kSpace = 1,
+  kWordByte = 2,    // may start and continue a word
+  kInWordByte = 4,  // may continue a word ('.', between resource and group)
+  kNotLabel = 8,    // not allowed in a DNS-1123 label
+  kHyphen = 16,     // allowed inside a label, not at its ends
+};
 
 constexpr std::array<std::uint8_t, 256> kByteClass = [] {
   std::array<std::uint8_t, 256> t{};
   for (int c = 0; c < 256; ++c) {
-    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    if (alnum || c == '_' || c == '-') {
-      t[static_cast<std::size_t>(c)] = kWordStart;
+    if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+      t[static_cast<std::size_t>(c)] = kWordByte;
+    } else if ((c >= 'A' && c <= 'Z') || c == '_') {
+      t[static_cast<std::size_t>(c)] = kWordByte | kNotLabel;
     }
   }
-  t['.'] = kWordOnly;  // inside a word (resource groups); alone it is the receiving site
+  t['-'] = kWordByte | kHyphen;
+  t['.'] = kInWordByte | kNotLabel;  // alone it is the receiving site
   t[' '] = kSpace;
   t['\t'] = kSpace;
   return t;
@@ -87,11 +120,16 @@ class Lexer {
       case '*': t.kind = Tok::kStar; break;
       case '.': t.kind = Tok::kLocal; break;
       default:
-        if (byte_class(c) == kWordStart) {
-          while (pos < size && byte_class(text_[pos]) >= kWordStart) {
-            ++pos;
+        if ((byte_class(c) & kWordByte) != 0) {
+          std::uint8_t seen = byte_class(c);
+          std::uint8_t last = seen;
+          while (pos < size && (byte_class(text_[pos]) & (kWordByte | kInWordByte)) != 0) {
+            last = byte_class(text_[pos++]);
+            seen |= last;
           }
           t.kind = Tok::kWord;
+          t.label = (seen & kNotLabel) == 0 && ((byte_class(c) | last) & kHyphen) == 0 &&
+                    pos - start <= 63;
         } else {  // one whole UTF-8 sequence (or a lone byte), reported as it is
           t.kind = Tok::kBad;
           while (pos < size && pos - start < 4 &&
@@ -237,7 +275,7 @@ class Parser {
     const std::size_t dot = text.find('.');
     r.plural = text.substr(0, dot);
     r.group = dot == std::string_view::npos ? std::string_view() : text.substr(dot + 1);
-    bool valid = is_dns1123_label(r.plural);
+    bool valid = dot == std::string_view::npos ? cur_.label : is_dns1123_label(r.plural);
     for (std::size_t begin = dot; valid && begin != std::string_view::npos;) {
       const std::size_t end = text.find('.', begin + 1);
       valid = is_dns1123_label(text.substr(begin + 1, end - begin - 1));
@@ -258,16 +296,14 @@ class Parser {
     if (!term(depth, out) || cur_.kind != Tok::kOr) {
       return failure_ == std::nullopt;
     }
-    std::vector<ScopeExpr> operands;
-    operands.reserve(4);
-    operands.push_back(std::move(out));
+    std::vector<ScopeExpr>& operands = ScopeExprBuilder::open(out, ScopeExpr::Kind::kAnyOf);
     while (cur_.kind == Tok::kOr) {
       advance();
       if (!term(depth, operands.emplace_back())) {
         return false;
       }
     }
-    out = ScopeExpr::any_of(std::move(operands));
+    ScopeExprBuilder::close(out);
     return true;
   }
 
@@ -276,16 +312,14 @@ class Parser {
     if (!factor(depth, out) || cur_.kind != Tok::kAnd) {
       return failure_ == std::nullopt;
     }
-    std::vector<ScopeExpr> operands;
-    operands.reserve(4);
-    operands.push_back(std::move(out));
+    std::vector<ScopeExpr>& operands = ScopeExprBuilder::open(out, ScopeExpr::Kind::kAllOf);
     while (cur_.kind == Tok::kAnd) {
       advance();
       if (!factor(depth, operands.emplace_back())) {
         return false;
       }
     }
-    out = ScopeExpr::all_of(std::move(operands));
+    ScopeExprBuilder::close(out);
     return true;
   }
 
@@ -293,7 +327,7 @@ class Parser {
   bool factor(std::size_t depth, ScopeExpr& out) {
     switch (cur_.kind) {
       case Tok::kWord: {
-        if (!is_dns1123_label(cur_.text)) {
+        if (!cur_.label) {
           return fail(errc::invalid_site_name,
                       "invalid site name " + describe(cur_) +
                           " (a DNS-1123 label: at most 63 lowercase letters, digits and '-')",
@@ -431,13 +465,15 @@ boost::system::result<Scope, ScopeError> parse_scope(std::string_view text) {
                       "empty scope expression (name a site, e.g. 'paris', or '.' for this site)", 0,
                       std::string(text)};
   }
-  boost::system::result<Scope, ScopeError> result;  // a default Scope, built in place
-  if (!parser.scope(*result)) {
+  // A default Scope, built in place and returned by name only (so that it is never moved).
+  boost::system::result<Scope, ScopeError> result;
+  if (parser.scope(*result)) {
+    result->source = text;
+  } else {
     Failure& f = parser.failure();
     f.message += " at column " + std::to_string(f.column);
-    return ScopeError{f.code, std::move(f.message), f.column, std::string(text)};
+    result = ScopeError{f.code, std::move(f.message), f.column, std::string(text)};
   }
-  result->source = text;
   return result;
 }
 

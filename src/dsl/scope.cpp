@@ -40,24 +40,31 @@ ScopeExpr ScopeExpr::combine(Kind kind, std::vector<ScopeExpr> operands) {
   if (operands.size() == 1) {
     return std::move(operands.front());
   }
+  ScopeExpr e(kind, {}, 0, std::move(operands));
+  e.flatten();
+  return e;
+}
+
+void ScopeExpr::flatten() {
   bool nested = false;
-  for (const ScopeExpr& e : operands) {
-    nested = nested || e.kind_ == kind;
+  for (const ScopeExpr& e : operands_) {
+    nested = nested || e.kind_ == kind_;
   }
-  if (nested) {  // associativity: (a & b) & c is a & b & c
-    std::vector<ScopeExpr> flat;
-    for (ScopeExpr& e : operands) {
-      if (e.kind_ == kind) {
-        for (ScopeExpr& inner : e.operands_) {
-          flat.push_back(std::move(inner));
-        }
-      } else {
-        flat.push_back(std::move(e));
+  if (!nested) {
+    return;
+  }
+  // associativity: (a & b) & c is a & b & c
+  std::vector<ScopeExpr> flat;
+  for (ScopeExpr& e : operands_) {
+    if (e.kind_ == kind_) {
+      for (ScopeExpr& inner : e.operands_) {
+        flat.push_back(std::move(inner));
       }
+    } else {
+      flat.push_back(std::move(e));
     }
-    operands = std::move(flat);
   }
-  return ScopeExpr(kind, {}, 0, std::move(operands));
+  operands_ = std::move(flat);
 }
 
 bool operator==(const ScopeExpr& a, const ScopeExpr& b) noexcept {

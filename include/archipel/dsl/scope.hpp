@@ -62,8 +62,12 @@ class ScopeExpr {
   friend bool operator==(const ScopeExpr& a, const ScopeExpr& b) noexcept;
 
  private:
+  friend class ScopeExprBuilder;  // the parser's in-place construction (src/dsl/parser.cpp)
+
   ScopeExpr(Kind kind, std::string name, std::size_t column, std::vector<ScopeExpr> operands);
   static ScopeExpr combine(Kind kind, std::vector<ScopeExpr> operands);
+  /// Splices operands of this node's own kind into it (associativity).
+  void flatten();
 
   Kind kind_ = Kind::kLocal;
   std::string name_;
