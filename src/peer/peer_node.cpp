@@ -52,11 +52,16 @@ std::int64_t cost(std::size_t bytes) {
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(tcp::socket socket, std::unique_ptr<SecureChannel> channel)
-      : socket_(std::move(socket)), channel_(std::move(channel)) {}
+      : socket_(std::move(socket)), channel_(std::move(channel)) {
+    // Frames are batched by the writer already; Nagle would hold heartbeats and credits back.
+    boost::system::error_code ignored;
+    socket_.set_option(tcp::no_delay(true), ignored);
+  }
   tcp::socket socket_;
   std::unique_ptr<SecureChannel> channel_;
   bool closed_ = false;
-  bool writing_ = false;            // a flush() is under way
+  bool writing_ = false;  // a flush() is under way
+  Bytes out_;  // what the writer writes (swapped with the channel buffer, so both are reused)
   std::deque<std::string> urgent_;  // serialised frames: heartbeats, credits, resets
   std::deque<std::string> bulk_;    // serialised frames: stream opens and data
   std::map<std::uint64_t, std::shared_ptr<StreamState>> opened_;    // by this site
@@ -539,11 +544,11 @@ class PeerNodeImpl final : public std::enable_shared_from_this<PeerNodeImpl> {
         batch += frame.size();
         ++frames;
       }
-      Bytes out = c.channel_->take_output();
-      if (out.empty()) {
+      c.channel_->take_output(c.out_);
+      if (c.out_.empty()) {
         break;
       }
-      auto [ec, n] = co_await asio::async_write(c.socket_, asio::buffer(out), use_nothrow);
+      auto [ec, n] = co_await asio::async_write(c.socket_, asio::buffer(c.out_), use_nothrow);
       if (ec) {
         ok = false;
         break;
@@ -873,9 +878,8 @@ class StreamHandle final : public PeerStream {
   std::shared_ptr<StreamState> state_;
 };
 
-awaitable<void> PeerNodeImpl::run_handler(std::shared_ptr<PeerNodeImpl> self,
-                                          StreamHandler handler, std::shared_ptr<StreamState> s,
-                                          Bytes request) {
+awaitable<void> PeerNodeImpl::run_handler(std::shared_ptr<PeerNodeImpl> self, StreamHandler handler,
+                                          std::shared_ptr<StreamState> s, Bytes request) {
   // This reference outlives the handler's, so the stream ends as the handler left it before
   // the last handle goes (which would reset it as abandoned).
   auto stream = std::make_shared<StreamHandle>(self, s);

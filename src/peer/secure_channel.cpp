@@ -104,6 +104,11 @@ class SecureChannelImpl final : public SecureChannel {
 
   Bytes take_output() override { return std::exchange(out_, {}); }
 
+  void take_output(Bytes& into) override {
+    into.clear();
+    std::swap(into, out_);
+  }
+
   Result feed(std::span<const std::uint8_t> bytes) override {
     if (dead_) {
       return error(ChannelFault::kProtocol, "the channel is closed");
@@ -141,10 +146,16 @@ class SecureChannelImpl final : public SecureChannel {
       return error(ChannelFault::kOversized,
                    "frame of " + std::to_string(payload.size()) + " bytes over the maximum");
     }
-    Bytes sealed(payload.size() + kTag);
-    crypto_secretstream_xchacha20poly1305_push(&push_, sealed.data(), nullptr, payload.data(),
-                                               payload.size(), nullptr, 0, 0);
-    put_frame(out_, sealed);
+    // Sealed in place at the end of the output: no temporary buffer per frame.
+    const std::size_t at = out_.size();
+    const auto n = static_cast<std::uint32_t>(payload.size() + kTag);
+    out_.resize(at + 4 + n);
+    out_[at] = static_cast<std::uint8_t>(n >> 24);
+    out_[at + 1] = static_cast<std::uint8_t>(n >> 16);
+    out_[at + 2] = static_cast<std::uint8_t>(n >> 8);
+    out_[at + 3] = static_cast<std::uint8_t>(n);
+    crypto_secretstream_xchacha20poly1305_push(&push_, out_.data() + at + 4, nullptr,
+                                               payload.data(), payload.size(), nullptr, 0, 0);
     return {};
   }
 

@@ -67,6 +67,9 @@ class SecureChannel {
 
   /// Bytes to write to the socket (handshake messages, then sealed frames), taken by the call.
   [[nodiscard]] virtual Bytes take_output() = 0;
+  /// The same into `into` (its previous contents are discarded and its storage becomes the
+  /// channel's next output buffer): a writer alternating two buffers allocates nothing.
+  virtual void take_output(Bytes& into) = 0;
 
   /// Feeds bytes read from the socket. Returns the application frames they completed (possibly
   /// none), or the fault that must close the connection; after an error the channel is dead.
