@@ -112,6 +112,7 @@ struct PeerSlot {
   PeerHealth health;
   std::weak_ptr<Connection> connection;
   std::uint64_t last_received_ns = 0;  // echoed back for the peer's RTT
+  LinkCounters counters;
 };
 
 bool cancelled(const asio::cancellation_state& cs) {
@@ -125,7 +126,7 @@ class PeerNodeImpl final : public std::enable_shared_from_this<PeerNodeImpl> {
   PeerNodeImpl(asio::io_context& io, PeerNode::Options options)
       : io_(io), strand_(asio::make_strand(io)), acceptor_(strand_), options_(std::move(options)) {
     for (const PeerAddress& p : options_.peers) {
-      slots_.emplace(p.name, PeerSlot{p, PeerHealth(options_.detector), {}, 0});
+      slots_.emplace(p.name, PeerSlot{p, PeerHealth(options_.detector), {}, 0, {}});
     }
   }
 
@@ -188,7 +189,7 @@ class PeerNodeImpl final : public std::enable_shared_from_this<PeerNodeImpl> {
     const TimePoint t = now();
     for (const auto& [name, slot] : slots_) {
       out.push_back(PeerStatus{name, slot.health.state(), slot.health.phi(t), slot.health.rtt(),
-                               !slot.connection.expired()});
+                               !slot.connection.expired(), slot.counters});
     }
     return out;
   }
@@ -209,6 +210,24 @@ class PeerNodeImpl final : public std::enable_shared_from_this<PeerNodeImpl> {
   }
 
   // ---- streams (everything below runs on the strand) ----
+
+  // Applies `f` to the site's counters and, once `c` is authenticated, to its peer's.
+  template <class F>
+  void count(const Connection* c, F f) {
+    std::lock_guard lock(mu_);
+    f(counters_);
+    if (c != nullptr && c->channel_->established()) {
+      if (auto it = slots_.find(c->channel_->peer()); it != slots_.end()) {
+        f(it->second.counters);
+      }
+    }
+  }
+
+  void changed() {
+    if (options_.on_change) {
+      options_.on_change();
+    }
+  }
 
   awaitable<RpcResult<std::shared_ptr<StreamState>>> open_stream(std::string peer,
                                                                  std::string method, Bytes request,
@@ -238,10 +257,7 @@ class PeerNodeImpl final : public std::enable_shared_from_this<PeerNodeImpl> {
     s->window = options_.stream_window;
     s->local_done = last;
     c->opened_.emplace(s->id, s);
-    {
-      std::lock_guard lock(mu_);
-      ++counters_.streams_opened;
-    }
+    count(c.get(), [](LinkCounters& k) { ++k.streams_opened; });
     wire::Frame frame;
     auto* open = frame.mutable_open();
     open->set_id(s->id);
@@ -337,11 +353,8 @@ class PeerNodeImpl final : public std::enable_shared_from_this<PeerNodeImpl> {
     s->error = std::move(why);
     s->wake();
     s->deadline.cancel();
-    {
-      std::lock_guard lock(mu_);
-      ++counters_.streams_reset;
-    }
     auto c = s->connection.lock();
+    count(c.get(), [](LinkCounters& k) { ++k.streams_reset; });
     if (!c) {
       return;
     }
@@ -464,6 +477,19 @@ class PeerNodeImpl final : public std::enable_shared_from_this<PeerNodeImpl> {
       c.close();
     }
     const std::string peer = c.channel_->peer();
+    bool was_current = false;
+    if (c.channel_->established()) {
+      std::lock_guard lock(mu_);
+      if (auto it = slots_.find(peer);
+          it != slots_.end() && it->second.connection.lock().get() == &c) {
+        it->second.connection.reset();
+        was_current = true;
+      }
+    }
+    if (was_current) {
+      spdlog::info("peer: connection to {} closed: {}", peer, why);
+      changed();
+    }
     for (auto* streams : {&c.opened_, &c.accepted_}) {
       auto copy = std::move(*streams);
       streams->clear();
@@ -553,9 +579,10 @@ class PeerNodeImpl final : public std::enable_shared_from_this<PeerNodeImpl> {
         ok = false;
         break;
       }
-      std::lock_guard lock(mu_);
-      counters_.bytes_sent += n;
-      counters_.frames_sent += frames;
+      count(&c, [&](LinkCounters& k) {
+        k.bytes_sent += n;
+        k.frames_sent += frames;
+      });
     }
     c.writing_ = false;
     co_return ok && !c.closed_;
@@ -575,17 +602,13 @@ class PeerNodeImpl final : public std::enable_shared_from_this<PeerNodeImpl> {
         why = ec.message();
         break;
       }
-      {
-        std::lock_guard lock(mu_);
-        counters_.bytes_received += n;
-      }
+      count(c.get(), [&](LinkCounters& k) { k.bytes_received += n; });
       auto frames = c->channel_->feed(std::span(buffer.data(), n));
       if (!frames) {
         spdlog::warn("peer: connection closed: {} ({})", frames.error().message,
                      to_string(frames.error().fault));
         why = frames.error().message;
-        std::lock_guard lock(mu_);
-        ++counters_.rejected;
+        count(c.get(), [](LinkCounters& k) { ++k.rejected; });
         break;
       }
       if (c->channel_->established() && !registered) {
@@ -602,6 +625,7 @@ class PeerNodeImpl final : public std::enable_shared_from_this<PeerNodeImpl> {
         }
         spdlog::info("peer: connected to {}", c->channel_->peer());
         asio::co_spawn(strand_, heartbeat_loop(self, c), asio::detached);
+        changed();
       }
       bool valid = true;
       for (const Bytes& f : *frames) {
@@ -626,10 +650,7 @@ class PeerNodeImpl final : public std::enable_shared_from_this<PeerNodeImpl> {
       spdlog::warn("peer: undecodable frame from {}", c->channel_->peer());
       return false;
     }
-    {
-      std::lock_guard lock(mu_);
-      ++counters_.frames_received;
-    }
+    count(c.get(), [](LinkCounters& k) { ++k.frames_received; });
     switch (frame.body_case()) {
       case wire::Frame::kHeartbeat: on_heartbeat(*c, frame.heartbeat()); return true;
       case wire::Frame::kOpen: on_open(c, frame.open()); return true;
@@ -702,10 +723,7 @@ class PeerNodeImpl final : public std::enable_shared_from_this<PeerNodeImpl> {
     s->credit = open.window();
     s->remote_done = open.last();
     c->accepted_.emplace(s->id, s);
-    {
-      std::lock_guard lock(mu_);
-      ++counters_.streams_accepted;
-    }
+    count(c.get(), [](LinkCounters& k) { ++k.streams_accepted; });
     start_deadline(s, std::chrono::milliseconds(open.deadline_ms()));
     if (!s->remote_done) {  // the opener may send more: grant it this side's window
       wire::Frame frame;
@@ -788,6 +806,7 @@ class PeerNodeImpl final : public std::enable_shared_from_this<PeerNodeImpl> {
     asio::steady_timer timer(self->strand_);
     while (!self->stopping_) {
       std::vector<std::shared_ptr<Connection>> lost;  // peers that just went Down
+      bool any_change = false;
       {
         std::lock_guard lock(self->mu_);
         std::vector<PeerState> states;
@@ -796,6 +815,7 @@ class PeerNodeImpl final : public std::enable_shared_from_this<PeerNodeImpl> {
           const PeerState before = slot.health.state();
           const PeerState after = slot.health.evaluate(t);
           if (before != after) {
+            any_change = true;
             spdlog::info("peer {}: {} -> {} (phi {:.1f})", name, to_string(before),
                          to_string(after), slot.health.phi(t));
             if (after == PeerState::kDown) {
@@ -808,9 +828,13 @@ class PeerNodeImpl final : public std::enable_shared_from_this<PeerNodeImpl> {
         }
         const bool was = self->isolation_.isolated();
         if (self->isolation_.update(states) != was) {
+          any_change = true;
           spdlog::warn("site {}", self->isolation_.isolated() ? "is Isolated: every peer is Down"
                                                               : "is no longer isolated");
         }
+      }
+      if (any_change) {
+        self->changed();
       }
       // Streams to a Down peer fail now rather than at their deadlines; the connection stays
       // (a healed link resumes on it).

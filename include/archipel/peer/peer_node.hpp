@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,14 +33,6 @@ struct PeerAddress {
   PublicKey public_key{};
 };
 
-struct PeerStatus {
-  std::string name;
-  PeerState state = PeerState::kDown;
-  double phi = 0;
-  std::optional<Duration> rtt;
-  bool connected = false;
-};
-
 struct LinkCounters {
   std::uint64_t bytes_sent = 0;
   std::uint64_t bytes_received = 0;
@@ -49,6 +42,15 @@ struct LinkCounters {
   std::uint64_t streams_opened = 0;    ///< by this site
   std::uint64_t streams_accepted = 0;  ///< opened by peers and served here
   std::uint64_t streams_reset = 0;     ///< ended with an error, either side
+};
+
+struct PeerStatus {
+  std::string name;
+  PeerState state = PeerState::kDown;
+  double phi = 0;
+  std::optional<Duration> rtt;
+  bool connected = false;
+  LinkCounters link;  ///< this peer's share (rejected: connections that claimed to be it)
 };
 
 class PeerNode {
@@ -65,6 +67,9 @@ class PeerNode {
     std::uint32_t stream_window = 1024 * 1024;
     /// Streams a peer may have open towards this site at once; more are refused (kOverloaded).
     std::size_t max_incoming_streams = 1024;
+    /// Called on the node's strand (it must not block) when a peer's state or connection, or
+    /// the site's isolation, changes; read status() for the new picture.
+    std::function<void()> on_change;
   };
 
   /// Binds and starts on `io` (all of the node's work runs on one strand of it).

@@ -1,0 +1,438 @@
+#include "archipel/proxy/front_door.hpp"
+
+#include "archipel/base/prometheus.hpp"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/url/parse.hpp>
+
+#include <charconv>
+#include <deque>
+#include <list>
+#include <mutex>
+#include <variant>
+
+namespace archipel::proxy {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using asio::awaitable;
+constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+
+constexpr std::string_view kSitesPath = "/apis/archipel.io/v1/sites";
+
+struct Reply {
+  http::status status = http::status::ok;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+struct SiteWatch {
+  std::optional<std::uint64_t> since;
+  bool as_table = false;
+  std::chrono::seconds timeout{1800};
+};
+
+using Routed = std::variant<Reply, SiteWatch>;
+
+Reply status_reply(const kube::Status& s) {
+  return Reply{static_cast<http::status>(s.code), "application/json",
+               boost::json::serialize(s.to_json())};
+}
+
+bool wants_table(std::string_view accept) {
+  return accept.find("as=Table") != std::string_view::npos;
+}
+
+std::optional<std::uint64_t> to_u64(std::string_view s) {
+  std::uint64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size()) {
+    return std::nullopt;
+  }
+  return v;
+}
+
+constexpr std::string_view kGroup =
+    R"({"kind":"APIGroup","apiVersion":"v1","name":"archipel.io",)"
+    R"("versions":[{"groupVersion":"archipel.io/v1","version":"v1"}],)"
+    R"("preferredVersion":{"groupVersion":"archipel.io/v1","version":"v1"}})";
+constexpr std::string_view kResources =
+    R"({"kind":"APIResourceList","apiVersion":"v1","groupVersion":"archipel.io/v1","resources":[)"
+    R"({"name":"sites","singularName":"site","namespaced":false,"kind":"Site",)"
+    R"("verbs":["get","list","watch"],"categories":["archipel"]}]})";
+
+// Decides what a request gets. No I/O: watches come back as a SiteWatch for the session to run.
+Routed route(const http::request<http::string_body>& req, const FrontDoor::Services& services) {
+  auto url = boost::urls::parse_origin_form(req.target());
+  if (!url) {
+    return status_reply(kube::Status::bad_request("malformed request target"));
+  }
+  const std::string path = url->path();
+  const bool get = req.method() == http::verb::get || req.method() == http::verb::head;
+  if (path == "/healthz" || path == "/livez" || path == "/readyz") {
+    const bool ok = path != "/readyz" || !services.ready || services.ready();
+    return Reply{ok ? http::status::ok : http::status::service_unavailable, "text/plain",
+                 ok ? "ok" : "not ready"};
+  }
+  if (path == "/metrics") {
+    return Reply{http::status::ok, std::string(base::PrometheusText::kContentType),
+                 services.metrics ? services.metrics() : std::string()};
+  }
+  // Discovery of what the front door serves itself (the proxy, #5, merges the sites' clusters'
+  // groups into these): enough for kubectl to find `sites`.
+  if (path == "/api" || path == "/api/") {
+    return Reply{http::status::ok, "application/json",
+                 R"({"kind":"APIVersions","versions":["v1"],"serverAddressByClientCIDRs":[]})"};
+  }
+  if (path == "/api/v1" || path == "/api/v1/") {
+    return Reply{http::status::ok, "application/json",
+                 R"({"kind":"APIResourceList","groupVersion":"v1","resources":[]})"};
+  }
+  if (path == "/apis" || path == "/apis/") {
+    return Reply{
+        http::status::ok, "application/json",
+        R"({"kind":"APIGroupList","apiVersion":"v1","groups":[)" + std::string(kGroup) + "]}"};
+  }
+  if (path == "/apis/archipel.io" || path == "/apis/archipel.io/") {
+    return Reply{http::status::ok, "application/json", std::string(kGroup)};
+  }
+  if (path == "/apis/archipel.io/v1" || path == "/apis/archipel.io/v1/") {
+    return Reply{http::status::ok, "application/json", std::string(kResources)};
+  }
+  if (services.sites != nullptr && path.starts_with(kSitesPath) &&
+      (path.size() == kSitesPath.size() || path[kSitesPath.size()] == '/')) {
+    if (!get) {
+      return status_reply(kube::Status::method_not_allowed(
+          "sites are read-only: they follow the federation configuration"));
+    }
+    const std::string_view name =
+        std::string_view(path).substr(std::min(path.size(), kSitesPath.size() + 1));
+    const bool as_table = wants_table(req[http::field::accept]);
+    bool watch = false;
+    SiteWatch w;
+    w.as_table = as_table;
+    for (auto param : url->params()) {
+      if (param.key == "watch") {
+        watch = param.value == "1" || param.value == "true";
+      } else if (param.key == "resourceVersion" && !param.value.empty()) {
+        w.since = to_u64(param.value);
+        if (!w.since) {
+          return status_reply(kube::Status::bad_request("invalid resourceVersion '" +
+                                                        std::string(param.value) + "'"));
+        }
+      } else if (param.key == "timeoutSeconds") {
+        auto t = to_u64(param.value);
+        if (!t) {
+          return status_reply(kube::Status::bad_request("invalid timeoutSeconds"));
+        }
+        w.timeout = std::chrono::seconds(std::min<std::uint64_t>(*t, 24 * 3600));
+      }
+    }
+    if (watch) {
+      return w;
+    }
+    if (name.empty()) {
+      return Reply{http::status::ok, "application/json", services.sites->list(as_table)};
+    }
+    auto site = services.sites->get(name, as_table);
+    if (!site) {
+      return status_reply(site.error());
+    }
+    return Reply{http::status::ok, "application/json", std::move(*site)};
+  }
+  return status_reply(kube::Status::no_route(path));
+}
+
+// Lines a watch has received and not yet written: filled by the directory's listener on the
+// peer channel's thread, drained by the session on its strand.
+struct WatchQueue {
+  explicit WatchQueue(asio::any_io_executor ex) : wake(std::move(ex)) {}
+  std::mutex mu;
+  std::deque<std::string> lines;
+  asio::steady_timer wake;
+};
+
+// What sessions share with the server; they keep it alive, since a session may finish after the
+// server is gone.
+struct DoorConfig {
+  FrontDoor::Options options;
+  FrontDoor::Services services;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, std::shared_ptr<const DoorConfig> door)
+      : stream_(std::move(socket)), door_(std::move(door)) {}
+  asio::any_io_executor executor() { return stream_.get_executor(); }
+  static awaitable<void> run(std::shared_ptr<Session> self);
+  void close() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      self->closing_ = true;
+      beast::error_code ignored;
+      self->stream_.socket().close(ignored);
+      if (auto q = self->watch_.lock()) {
+        q->wake.cancel();
+      }
+    });
+  }
+
+ private:
+  awaitable<void> serve(std::shared_ptr<Session> self);
+  awaitable<void> serve_watch(unsigned version, const SiteWatch& w);
+  awaitable<bool> write_chunk(std::string data);
+
+  beast::tcp_stream stream_;
+  std::shared_ptr<const DoorConfig> door_;
+  bool closing_ = false;
+  std::weak_ptr<WatchQueue> watch_;
+};
+
+class FrontDoorImpl final : public FrontDoor {
+ public:
+  FrontDoorImpl(asio::io_context& io, Options options, Services services)
+      : io_(io),
+        acceptor_(asio::make_strand(io)),
+        config_(std::make_shared<DoorConfig>(DoorConfig{std::move(options), std::move(services)})),
+        options_(config_->options) {}
+
+  ~FrontDoorImpl() override {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    std::lock_guard lock(mu_);
+    for (auto& weak : sessions_) {
+      if (auto s = weak.lock()) {
+        s->close();
+      }
+    }
+  }
+
+  boost::system::result<void, std::string> listen() {
+    boost::system::error_code ec;
+    const auto address = asio::ip::make_address(options_.host, ec);
+    if (ec) {
+      return boost::system::result<void, std::string>(boost::system::in_place_error,
+                                                      "invalid address " + options_.host);
+    }
+    const tcp::endpoint ep(address, options_.port);
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) {
+      acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    }
+    if (!ec) {
+      acceptor_.bind(ep, ec);
+    }
+    if (!ec) {
+      acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+      return boost::system::result<void, std::string>(
+          boost::system::in_place_error, "cannot listen on " + options_.host + ":" +
+                                             std::to_string(options_.port) + ": " + ec.message());
+    }
+    port_ = acceptor_.local_endpoint().port();
+    return {};
+  }
+
+  void run() { asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached); }
+
+  std::uint16_t port() const override { return port_; }
+
+ private:
+  awaitable<void> accept_loop() {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(io_), use_nothrow);
+      if (ec) {
+        if (!acceptor_.is_open()) {
+          co_return;
+        }
+        continue;
+      }
+      auto session = std::make_shared<Session>(std::move(socket), config_);
+      {
+        std::lock_guard lock(mu_);
+        sessions_.remove_if([](const std::weak_ptr<Session>& w) { return w.expired(); });
+        sessions_.push_back(session);
+      }
+      asio::co_spawn(session->executor(), Session::run(session), asio::detached);
+    }
+  }
+
+  asio::io_context& io_;
+  tcp::acceptor acceptor_;
+  std::shared_ptr<const DoorConfig> config_;
+  const Options& options_;
+  std::uint16_t port_ = 0;
+  std::mutex mu_;
+  std::list<std::weak_ptr<Session>> sessions_;
+};
+
+awaitable<void> Session::run(std::shared_ptr<Session> self) {
+  co_await self->serve(self);
+}
+
+awaitable<void> Session::serve(std::shared_ptr<Session> self) {
+  beast::flat_buffer buffer;
+  const auto& options = door_->options;
+  while (!closing_) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
+    parser.body_limit(options.max_body_bytes);
+    stream_.expires_after(options.idle_timeout);
+    auto [ec, n] = co_await http::async_read(stream_, buffer, parser, use_nothrow);
+    if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted ||
+        ec == beast::error::timeout || ec == asio::error::eof ||
+        ec == asio::error::connection_reset) {
+      break;
+    }
+    if (ec) {
+      // Malformed HTTP or over the limits: one Status answer, then close.
+      const kube::Status status =
+          ec == http::error::body_limit
+              ? kube::Status::too_large("Request entity too large: limit is " +
+                                        std::to_string(options.max_body_bytes))
+          : ec == http::error::header_limit
+              ? kube::Status::too_large("Request header too large: limit is " +
+                                        std::to_string(options.max_header_bytes))
+              : kube::Status::bad_request("malformed HTTP request: " + ec.message());
+      const Reply reply = status_reply(status);
+      http::response<http::string_body> res{reply.status, 11};
+      res.set(http::field::content_type, reply.content_type);
+      res.body() = reply.body;
+      res.keep_alive(false);
+      res.prepare_payload();
+      stream_.expires_after(std::chrono::seconds(10));
+      co_await http::async_write(stream_, res, use_nothrow);
+      break;
+    }
+    http::request<http::string_body> req = parser.release();
+    Routed routed = route(req, door_->services);
+    if (auto* w = std::get_if<SiteWatch>(&routed)) {
+      spdlog::debug("front door: {} {} watch", std::string(req.method_string()),
+                    std::string(req.target()));
+      co_await serve_watch(req.version(), *w);
+      break;  // a watch ends its connection's use
+    }
+    Reply& reply = std::get<Reply>(routed);
+    spdlog::debug("front door: {} {} {}", std::string(req.method_string()),
+                  std::string(req.target()), static_cast<int>(reply.status));
+    http::response<http::string_body> res{reply.status, req.version()};
+    res.set(http::field::content_type, reply.content_type);
+    res.set(http::field::cache_control, "no-cache, private");
+    res.body() = std::move(reply.body);
+    res.keep_alive(req.keep_alive());
+    res.prepare_payload();
+    if (req.method() == http::verb::head) {
+      res.body().clear();
+    }
+    stream_.expires_after(std::chrono::seconds(30));
+    auto [wec, wn] = co_await http::async_write(stream_, res, use_nothrow);
+    if (wec || !res.keep_alive()) {
+      break;
+    }
+  }
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  (void)self;
+}
+
+awaitable<bool> Session::write_chunk(std::string data) {
+  stream_.expires_after(std::chrono::seconds(30));
+  auto [ec, n] = co_await asio::async_write(
+      stream_, http::make_chunk(asio::const_buffer(data.data(), data.size())), use_nothrow);
+  co_return !ec;
+}
+
+awaitable<void> Session::serve_watch(unsigned version, const SiteWatch& w) {
+  auto queue = std::make_shared<WatchQueue>(stream_.get_executor());
+  watch_ = queue;
+  std::weak_ptr<WatchQueue> weak = queue;
+  auto sub = door_->services.sites->watch(w.since, w.as_table, [weak](const std::string& line) {
+    if (auto q = weak.lock()) {
+      {
+        std::lock_guard lock(q->mu);
+        q->lines.push_back(line);
+      }
+      asio::post(q->wake.get_executor(), [q] { q->wake.cancel(); });
+    }
+  });
+  http::response<http::empty_body> res{http::status::ok, version};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-cache, private");
+  res.chunked(true);
+  res.keep_alive(false);
+  http::response_serializer<http::empty_body> sr{res};
+  stream_.expires_after(std::chrono::seconds(30));
+  if (auto [ec, n] = co_await http::async_write_header(stream_, sr, use_nothrow); ec) {
+    co_return;
+  }
+  if (!sub) {
+    // Kubernetes reports a watch that cannot start inside the stream, as an ERROR event.
+    std::string line =
+        R"({"type":"ERROR","object":)" + boost::json::serialize(sub.error().to_json()) + "}\n";
+    co_await write_chunk(std::move(line));
+    co_await asio::async_write(stream_, http::make_chunk_last(), use_nothrow);
+    co_return;
+  }
+  // The client ends a watch by closing the connection: notice it while waiting for events.
+  auto probe = std::make_shared<char>();
+  stream_.socket().async_read_some(
+      asio::buffer(probe.get(), 1),
+      [self = shared_from_this(), queue, probe](beast::error_code, std::size_t) {
+        self->closing_ = true;
+        queue->wake.cancel();
+      });
+  const auto deadline = std::chrono::steady_clock::now() + w.timeout;
+  while (!closing_) {
+    std::deque<std::string> lines;
+    {
+      std::lock_guard lock(queue->mu);
+      lines.swap(queue->lines);
+    }
+    for (std::string& line : lines) {
+      if (!co_await write_chunk(std::move(line))) {
+        co_return;
+      }
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      break;
+    }
+    queue->wake.expires_at(deadline);
+    stream_.expires_never();
+    co_await queue->wake.async_wait(use_nothrow);
+  }
+  if (!closing_) {
+    co_await asio::async_write(stream_, http::make_chunk_last(), use_nothrow);
+  }
+}
+
+}  // namespace
+
+boost::system::result<std::unique_ptr<FrontDoor>, std::string> FrontDoor::start(
+    boost::asio::io_context& io, const Options& options, Services services) {
+  auto door = std::make_unique<FrontDoorImpl>(io, options, std::move(services));
+  if (auto listening = door->listen(); !listening) {
+    return boost::system::result<std::unique_ptr<FrontDoor>, std::string>(
+        boost::system::in_place_error, listening.error());
+  }
+  door->run();
+  return std::unique_ptr<FrontDoor>(std::move(door));
+}
+
+}  // namespace archipel::proxy
