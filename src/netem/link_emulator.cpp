@@ -11,6 +11,7 @@
 #include <boost/asio/write.hpp>
 
 #include <atomic>
+#include <deque>
 #include <list>
 #include <mutex>
 #include <random>
@@ -142,36 +143,88 @@ class LinkEmulatorImpl final : public LinkEmulator,
     co_await pump(self, relay, relay->server, relay->client);
   }
 
-  // One direction: read a chunk, hold it until the profile says it arrives, write it.
+  // One direction of a relay: a reader stamps each chunk with the time the profile says it
+  // arrives and queues it; a writer delivers the queue in order when each chunk is due. The two
+  // are decoupled, so latency does not limit throughput (a chunk in flight does not hold back
+  // the next read), while bandwidth does: a chunk starts on the wire once the previous one has
+  // been sent. The queue is bounded (a link's buffers): a full queue stops reading, and TCP's
+  // flow control pushes back on the sender.
+  struct Direction {
+    explicit Direction(const asio::any_io_executor& ex) : wake(ex) {
+      wake.expires_at(asio::steady_timer::time_point::max());
+    }
+    struct Chunk {
+      std::vector<char> bytes;
+      std::chrono::steady_clock::time_point due;
+    };
+    std::deque<Chunk> queue;
+    std::size_t queued_bytes = 0;
+    bool reading_done = false;
+    bool writing_done = false;
+    asio::steady_timer wake;  // cancelled when the other side of the queue moved
+  };
+  static constexpr std::size_t kQueueLimit = 4 * 1024 * 1024;
+
   static awaitable<void> pump(std::shared_ptr<LinkEmulatorImpl> self, std::shared_ptr<Relay> relay,
                               tcp::socket& from, tcp::socket& to) {
-    std::vector<char> buffer(64 * 1024);
-    asio::steady_timer timer(from.get_executor());
+    auto d = std::make_shared<Direction>(from.get_executor());
+    asio::co_spawn(from.get_executor(), deliver(self, relay, d, to), asio::detached);
     std::mt19937_64 rng(std::random_device{}());
-    auto last_delivery = std::chrono::steady_clock::now();
+    auto wire_free = std::chrono::steady_clock::now();  // when the link finishes sending
+    auto last_due = wire_free;
     for (;;) {
+      while (d->queued_bytes >= kQueueLimit && !d->writing_done) {
+        co_await d->wake.async_wait(use_nothrow);
+      }
+      if (d->writing_done) {
+        break;
+      }
+      std::vector<char> buffer(64 * 1024);
       auto [rec, n] = co_await from.async_read_some(asio::buffer(buffer), use_nothrow);
       if (rec) {
         break;
       }
+      buffer.resize(n);
       LinkProfile p;
       {
         std::lock_guard lock(self->mu_);
         p = self->profile_;
       }
+      const auto now = std::chrono::steady_clock::now();
+      auto sent = std::max(now, wire_free);
+      if (p.bandwidth_bytes_per_second > 0) {
+        sent += std::chrono::microseconds(n * 1000000 / p.bandwidth_bytes_per_second);
+      }
+      wire_free = sent;
       auto delay = p.latency;
       if (p.jitter.count() > 0) {
         delay += std::chrono::microseconds(
             std::uniform_int_distribution<long long>(-p.jitter.count(), p.jitter.count())(rng));
       }
-      auto deliver =
-          std::chrono::steady_clock::now() + std::max(delay, std::chrono::microseconds(0));
-      if (p.bandwidth_bytes_per_second > 0) {
-        deliver += std::chrono::microseconds(n * 1000000 / p.bandwidth_bytes_per_second);
+      // A link keeps byte order: a chunk never overtakes the one before it.
+      const auto due = std::max(sent + std::max(delay, std::chrono::microseconds(0)), last_due);
+      last_due = due;
+      d->queued_bytes += n;
+      d->queue.push_back({std::move(buffer), due});
+      d->wake.cancel();
+    }
+    d->reading_done = true;
+    d->wake.cancel();
+  }
+
+  static awaitable<void> deliver(std::shared_ptr<LinkEmulatorImpl> self,
+                                 std::shared_ptr<Relay> relay, std::shared_ptr<Direction> d,
+                                 tcp::socket& to) {
+    asio::steady_timer timer(to.get_executor());
+    for (;;) {
+      if (d->queue.empty()) {
+        if (d->reading_done) {
+          break;
+        }
+        co_await d->wake.async_wait(use_nothrow);
+        continue;
       }
-      deliver = std::max(deliver, last_delivery);  // a link keeps byte order
-      last_delivery = deliver;
-      timer.expires_at(deliver);
+      timer.expires_at(d->queue.front().due);
       co_await timer.async_wait(use_nothrow);
       while (self->stalled_ && !self->cut_) {
         timer.expires_after(std::chrono::milliseconds(5));
@@ -180,12 +233,18 @@ class LinkEmulatorImpl final : public LinkEmulator,
       if (self->cut_) {
         break;
       }
-      auto [wec, wn] = co_await asio::async_write(to, asio::buffer(buffer.data(), n), use_nothrow);
+      Direction::Chunk chunk = std::move(d->queue.front());
+      d->queue.pop_front();
+      d->queued_bytes -= chunk.bytes.size();
+      d->wake.cancel();
+      auto [wec, wn] = co_await asio::async_write(to, asio::buffer(chunk.bytes), use_nothrow);
       if (wec) {
         break;
       }
       self->bytes_ += wn;
     }
+    d->writing_done = true;
+    d->wake.cancel();
     relay->close();
   }
 
