@@ -5,6 +5,9 @@
 
 #include "archipel/site/config.hpp"
 
+#include <boost/system/result.hpp>
+
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -77,5 +80,21 @@ struct EmbeddedCluster {
 /// Shared by `archipel cluster` and `archipel site`.
 int serve_embedded_cluster(const EmbeddedCluster& cluster,
                            const std::function<void(std::uint16_t)>& on_listening);
+
+struct LinkOptions {
+  std::string listen = "127.0.0.1:0";
+  std::string to;
+  std::string latency = "0";
+  std::string jitter = "0";
+  std::string bandwidth = "0";
+};
+/// Runs the link emulator between `listen` and `to` until stdin ends or says "quit"; each line
+/// of stdin is a command (cut, heal, stall, resume, latency D, jitter D, bandwidth B, status).
+int link(const LinkOptions& options);
+
+/// "20ms", "500us", "1.5s", "0".
+boost::system::result<std::chrono::microseconds, std::string> parse_duration(std::string_view t);
+/// Bytes per second from "10MB/s", "100Mbit/s", "512KiB/s", "0" (unlimited).
+boost::system::result<std::uint64_t, std::string> parse_bandwidth(std::string_view t);
 
 }  // namespace archipel::cli

@@ -85,6 +85,22 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();
 
+  cli::LinkOptions link;
+  CLI::App* link_cmd = app.add_subcommand(
+      "link",
+      "emulate a network link: relay TCP from --listen to --to with latency, jitter and a "
+      "bandwidth limit; commands on stdin cut, heal, stall, resume and reshape it");
+  link_cmd->add_option("--listen", link.listen, "HOST:PORT to accept on; port 0 picks a free one")
+      ->capture_default_str();
+  link_cmd->add_option("--to", link.to, "HOST:PORT to relay to")->required();
+  link_cmd->add_option("--latency", link.latency, "one-way delay (20ms, 500us, 1s)")
+      ->capture_default_str();
+  link_cmd->add_option("--jitter", link.jitter, "uniform +- variation of the delay (order is kept)")
+      ->capture_default_str();
+  link_cmd
+      ->add_option("--bandwidth", link.bandwidth, "per direction (10MB/s, 100Mbit/s; 0: unlimited)")
+      ->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -106,6 +122,9 @@ int main(int argc, char** argv) {
   }
   if (*cluster_cmd) {
     return cli::cluster(cluster);
+  }
+  if (*link_cmd) {
+    return cli::link(link);
   }
   return cli::kExitUsage;
 }

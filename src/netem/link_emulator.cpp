@@ -45,10 +45,17 @@ class LinkEmulatorImpl final : public LinkEmulator,
         port_(port),
         profile_(profile) {}
 
-  boost::system::result<void, std::string> listen() {
+  boost::system::result<void, std::string> listen(const std::string& host, std::uint16_t port) {
     boost::system::error_code ec;
-    const tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), 0);
+    const auto address = asio::ip::make_address(host, ec);
+    if (ec) {
+      return boost::system::result<void, std::string>(boost::system::in_place_error,
+                                                      "link emulator: invalid address " + host);
+    }
+    const tcp::endpoint ep(address, port);
     acceptor_.open(ep.protocol(), ec);
+    if (!ec)
+      acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
     if (!ec)
       acceptor_.bind(ep, ec);
     if (!ec)
@@ -90,6 +97,12 @@ class LinkEmulatorImpl final : public LinkEmulator,
   void stall() override { stalled_ = true; }
   void resume() override { stalled_ = false; }
   std::uint64_t bytes() const override { return bytes_; }
+  LinkProfile profile() const override {
+    std::lock_guard lock(mu_);
+    return profile_;
+  }
+  bool is_cut() const override { return cut_; }
+  bool is_stalled() const override { return stalled_; }
 
  private:
   void close_all() {
@@ -253,7 +266,7 @@ class LinkEmulatorImpl final : public LinkEmulator,
   std::string host_;
   std::uint16_t port_;
   std::uint16_t listen_port_ = 0;
-  std::mutex mu_;  // guards profile_ and relays_
+  mutable std::mutex mu_;  // guards profile_ and relays_
   LinkProfile profile_;
   std::list<std::weak_ptr<Relay>> relays_;
   std::atomic<bool> cut_{false};
@@ -278,6 +291,9 @@ class Handle final : public LinkEmulator {
   void stall() override { impl_->stall(); }
   void resume() override { impl_->resume(); }
   std::uint64_t bytes() const override { return impl_->bytes(); }
+  LinkProfile profile() const override { return impl_->profile(); }
+  bool is_cut() const override { return impl_->is_cut(); }
+  bool is_stalled() const override { return impl_->is_stalled(); }
 
  private:
   std::shared_ptr<LinkEmulatorImpl> impl_;
@@ -287,9 +303,9 @@ class Handle final : public LinkEmulator {
 
 boost::system::result<std::unique_ptr<LinkEmulator>, std::string> LinkEmulator::start(
     boost::asio::io_context& io, std::string target_host, std::uint16_t target_port,
-    LinkProfile profile) {
+    LinkProfile profile, const std::string& listen_host, std::uint16_t listen_port) {
   auto impl = std::make_shared<LinkEmulatorImpl>(io, std::move(target_host), target_port, profile);
-  auto listening = impl->listen();
+  auto listening = impl->listen(listen_host, listen_port);
   if (!listening) {
     return boost::system::result<std::unique_ptr<LinkEmulator>, std::string>(
         boost::system::in_place_error, listening.error());

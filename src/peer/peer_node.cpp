@@ -760,7 +760,8 @@ class PeerNodeImpl final : public std::enable_shared_from_this<PeerNodeImpl> {
 
   void on_credit(Connection& c, const wire::StreamCredit& credit) {
     if (auto s = find(c, credit.id(), credit.from_opener())) {
-      s->credit += credit.bytes();
+      // Bounded, so that a peer granting credit forever cannot overflow it.
+      s->credit = std::min<std::int64_t>(s->credit + credit.bytes(), std::int64_t{1} << 40);
       s->send_wake.cancel();
     }
   }

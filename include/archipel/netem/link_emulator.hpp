@@ -26,10 +26,12 @@ struct LinkProfile {
 
 class LinkEmulator {
  public:
-  /// Listens on 127.0.0.1:0 and relays each connection to target_host:target_port.
+  /// Listens on listen_host:listen_port (port 0: any free one, see port()) and relays each
+  /// connection to target_host:target_port.
   static boost::system::result<std::unique_ptr<LinkEmulator>, std::string> start(
       boost::asio::io_context& io, std::string target_host, std::uint16_t target_port,
-      LinkProfile profile);
+      LinkProfile profile, const std::string& listen_host = "127.0.0.1",
+      std::uint16_t listen_port = 0);
 
   virtual ~LinkEmulator() = default;
 
@@ -43,6 +45,9 @@ class LinkEmulator {
   virtual void resume() = 0;
   /// Bytes relayed so far, both directions.
   [[nodiscard]] virtual std::uint64_t bytes() const = 0;
+  [[nodiscard]] virtual LinkProfile profile() const = 0;
+  [[nodiscard]] virtual bool is_cut() const = 0;
+  [[nodiscard]] virtual bool is_stalled() const = 0;
 };
 
 }  // namespace archipel::netem
