@@ -28,7 +28,9 @@ struct Relay {
   tcp::socket client;
   tcp::socket server;
   explicit Relay(tcp::socket c) : client(std::move(c)), server(client.get_executor()) {}
+  bool closed = false;  // on the relay's strand, like the sockets
   void close() {
+    closed = true;
     boost::system::error_code ignored;
     client.close(ignored);
     server.close(ignored);
@@ -147,7 +149,8 @@ class LinkEmulatorImpl final : public LinkEmulator,
       co_return;
     }
     auto [cec] = co_await relay->server.async_connect(target, use_nothrow);
-    if (cec) {
+    // A cut while connecting closed a socket not yet open: the connect opened it again.
+    if (cec || relay->closed || self->cut_) {
       relay->close();
       co_return;
     }
