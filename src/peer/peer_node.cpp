@@ -111,7 +111,8 @@ struct PeerSlot {
   PeerAddress address;
   PeerHealth health;
   std::weak_ptr<Connection> connection;
-  std::uint64_t last_received_ns = 0;  // echoed back for the peer's RTT
+  std::uint64_t last_received_ns = 0;  // the peer's latest sent_ns, echoed back for its RTT
+  TimePoint last_received_at{};        // when it arrived here (the echo's holding time)
   LinkCounters counters;
 };
 
@@ -668,11 +669,16 @@ class PeerNodeImpl final : public std::enable_shared_from_this<PeerNodeImpl> {
     const TimePoint t = now();
     std::optional<Duration> rtt;
     if (hb.echo_ns() != 0) {
-      rtt = Duration(static_cast<std::int64_t>(
-          static_cast<std::uint64_t>(t.time_since_epoch().count()) - hb.echo_ns()));
+      // Time since our heartbeat left, less the time the peer held it before echoing it.
+      const auto elapsed = static_cast<std::int64_t>(
+          static_cast<std::uint64_t>(t.time_since_epoch().count()) - hb.echo_ns());
+      rtt = Duration(std::max<std::int64_t>(
+          0, elapsed - static_cast<std::int64_t>(std::min<std::uint64_t>(
+                           hb.echo_delay_ns(), static_cast<std::uint64_t>(elapsed)))));
     }
     slot.health.on_heartbeat(t, rtt);
     slot.last_received_ns = hb.sent_ns();
+    slot.last_received_at = t;
   }
 
   // A stream the peer opened: found by the frames that come from its opener.
@@ -787,11 +793,17 @@ class PeerNodeImpl final : public std::enable_shared_from_this<PeerNodeImpl> {
     const std::string peer = c->channel_->peer();
     while (!c->closed_ && !self->stopping_) {
       wire::Frame frame;
+      const TimePoint sent = now();
       frame.mutable_heartbeat()->set_sent_ns(
-          static_cast<std::uint64_t>(now().time_since_epoch().count()));
+          static_cast<std::uint64_t>(sent.time_since_epoch().count()));
       {
         std::lock_guard lock(self->mu_);
-        frame.mutable_heartbeat()->set_echo_ns(self->slots_.at(peer).last_received_ns);
+        const PeerSlot& slot = self->slots_.at(peer);
+        frame.mutable_heartbeat()->set_echo_ns(slot.last_received_ns);
+        if (slot.last_received_ns != 0) {
+          frame.mutable_heartbeat()->set_echo_delay_ns(
+              static_cast<std::uint64_t>((sent - slot.last_received_at).count()));
+        }
       }
       self->enqueue(*c, frame, true);
       if (!co_await self->flush(*c)) {

@@ -15,6 +15,20 @@ TEST_F(TwoSites, ConnectAndSeeEachOtherReachableWithRtt) {
   EXPECT_GT(nantes_->counters().frames_received, 0u);
 }
 
+TEST_F(TwoSites, RttCoversBothWaysOfTheLink) {
+  link_->set_profile({.latency = std::chrono::milliseconds(30)});
+  ASSERT_TRUE(eventually([&] { return both(PeerState::kReachable); }));
+  // Wait for RTTs measured after the change (the first ones may predate it).
+  ASSERT_TRUE(eventually([&] {
+    auto r = nantes_->status()[0].rtt;
+    return r && *r >= std::chrono::milliseconds(60);
+  }));
+  const auto rtt = *nantes_->status()[0].rtt;
+  EXPECT_GE(rtt, std::chrono::milliseconds(60));  // never shorter than the link's two ways
+  std::printf("rtt through a 30 ms link: %.1f ms (the peer's holding time is subtracted)\n",
+              std::chrono::duration<double, std::milli>(rtt).count());
+}
+
 TEST_F(TwoSites, CutIsDetectedAsDownAndIsolationThenHealRecovers) {
   ASSERT_TRUE(eventually([&] { return both(PeerState::kReachable); }));
   const auto cut = std::chrono::steady_clock::now();
