@@ -102,6 +102,10 @@ class SiteServices {
     options.identity = *identity;
     options.host = config.peer.host;
     options.port = config.peer.port;
+    options.heartbeat = config.detector.heartbeat;
+    options.detector.heartbeat_interval = config.detector.heartbeat;
+    options.detector.suspect_phi = config.detector.suspect_phi;
+    options.detector.down_phi = config.detector.down_phi;
     for (std::size_t i = 0; i < config.peers.size(); ++i) {
       const site::PeerConfig& p = config.peers[i];
       auto key = peer::decode_public_key(p.public_key);

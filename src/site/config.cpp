@@ -160,6 +160,23 @@ class Reader {
   std::filesystem::path file_;
 };
 
+// "100ms", "2s", or a bare number of milliseconds.
+std::optional<std::int64_t> parse_milliseconds(std::string_view text) {
+  std::int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  const std::string_view unit(end, static_cast<std::size_t>(text.data() + text.size() - end));
+  if (ec != std::errc() || value < 0 || value > 86'400'000) {
+    return std::nullopt;
+  }
+  if (unit.empty() || unit == "ms") {
+    return value;
+  }
+  if (unit == "s") {
+    return value * 1000;
+  }
+  return std::nullopt;
+}
+
 void check_site_name(const Reader& r, const YAML::Node& node, const std::string& key,
                      const std::string& name) {
   if (!dsl::is_dns1123_label(name)) {
@@ -174,7 +191,9 @@ SiteConfig read(const Reader& r, const YAML::Node& root) {
   if (!root.IsMap()) {
     r.fail(root, "", "expected a mapping at the top level (site:, listen:, peers:, cluster:)");
   }
-  r.only_keys(root, "", {"site", "listen", "data", "identity", "peers", "cluster", "log"});
+  r.only_keys(
+      root, "",
+      {"site", "listen", "data", "identity", "peers", "cluster", "failure_detector", "log"});
 
   SiteConfig c;
   c.name = *r.scalar(root, "", "site", true);
@@ -276,6 +295,33 @@ SiteConfig read(const Reader& r, const YAML::Node& root) {
   } else {
     r.fail(cluster["mode"], "cluster.mode",
            "expected 'embedded' or 'external', got '" + mode + "'");
+  }
+
+  if (const YAML::Node fd = r.map(root, "", "failure_detector", false); fd.IsDefined()) {
+    r.only_keys(fd, "failure_detector", {"heartbeat", "suspect_phi", "down_phi"});
+    if (auto hb = r.scalar(fd, "failure_detector", "heartbeat", false)) {
+      auto ms = parse_milliseconds(*hb);
+      if (!ms || *ms < 10 || *ms > 60'000) {
+        r.fail(fd["heartbeat"], "failure_detector.heartbeat",
+               "expected a duration from 10ms to 60s (e.g. 100ms, 1s), got '" + *hb + "'");
+      }
+      c.detector.heartbeat = std::chrono::milliseconds(*ms);
+    }
+    for (const char* key : {"suspect_phi", "down_phi"}) {
+      if (auto v = r.scalar(fd, "failure_detector", key, false)) {
+        double phi = 0;
+        auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), phi);
+        if (ec != std::errc() || end != v->data() + v->size() || phi <= 0 || phi > 100) {
+          r.fail(fd[key], std::string("failure_detector.") + key,
+                 "expected a number above 0 and at most 100, got '" + *v + "'");
+        }
+        (std::string_view(key) == "down_phi" ? c.detector.down_phi : c.detector.suspect_phi) = phi;
+      }
+    }
+    if (c.detector.suspect_phi >= c.detector.down_phi) {
+      r.fail(fd, "failure_detector",
+             "suspect_phi must be below down_phi (a peer is Suspected before it is Down)");
+    }
   }
 
   if (const YAML::Node log = r.map(root, "", "log", false); log.IsDefined()) {

@@ -74,6 +74,32 @@ TEST(SiteConfig, DefaultsDataDirAndLogLevel) {
   EXPECT_EQ(c->log_level, base::LogLevel::kInfo);
 }
 
+TEST(SiteConfig, ReadsFailureDetectorSettingsWithDefaults) {
+  auto defaults = parse_site_config(kValid, "x.yaml");
+  ASSERT_TRUE(defaults);
+  EXPECT_EQ(defaults->detector.heartbeat, std::chrono::milliseconds(100));
+  EXPECT_EQ(defaults->detector.down_phi, 8.0);
+  auto c = parse_site_config(std::string(kValid) +
+                                 "failure_detector:\n  heartbeat: 1s\n  suspect_phi: 2.5\n"
+                                 "  down_phi: 12\n",
+                             "x.yaml");
+  ASSERT_TRUE(c) << c.error().render();
+  EXPECT_EQ(c->detector.heartbeat, std::chrono::milliseconds(1000));
+  EXPECT_EQ(c->detector.suspect_phi, 2.5);
+  EXPECT_EQ(c->detector.down_phi, 12.0);
+}
+
+TEST(SiteConfig, RejectsBadFailureDetectorSettings) {
+  const std::string base = std::string(kValid) + "failure_detector:\n";
+  const ConfigError hb = error_of(base + "  heartbeat: 5 minutes\n");
+  EXPECT_EQ(hb.key, "failure_detector.heartbeat");
+  EXPECT_NE(hb.message.find("'5 minutes'"), std::string::npos);
+  EXPECT_EQ(error_of(base + "  heartbeat: 1ms\n").key, "failure_detector.heartbeat");
+  EXPECT_EQ(error_of(base + "  down_phi: high\n").key, "failure_detector.down_phi");
+  EXPECT_EQ(error_of(base + "  suspect_phi: 9\n").key, "failure_detector");  // above down_phi
+  EXPECT_EQ(error_of(base + "  heartbeats: 1s\n").key, "failure_detector.heartbeats");
+}
+
 TEST(SiteConfig, RejectsUnknownKeyNamingFileLineAndKey) {
   const ConfigError e = error_of(replace(kValid, "  peer: 127.0.0.1:7101\n",
                                          "  peer: 127.0.0.1:7101\n  pear: 127.0.0.1:7109\n"));

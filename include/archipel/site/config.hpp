@@ -8,6 +8,7 @@
 
 #include <boost/system/result.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -52,6 +53,13 @@ struct ClusterConfig {
   bool insecure_skip_tls_verify = false;   ///< external: do not verify the server (tests only)
 };
 
+/// The peer channel's failure detection (`failure_detector:`), as peer::DetectorConfig takes it.
+struct DetectorSettings {
+  std::chrono::milliseconds heartbeat{100};  ///< interval between heartbeats to each peer
+  double suspect_phi = 3.0;                  ///< phi at which a peer becomes Suspected
+  double down_phi = 8.0;                     ///< phi at which a peer becomes Down
+};
+
 struct SiteConfig {
   std::string name;                ///< this site's name, a DNS-1123 label
   Endpoint api;                    ///< the front door: scoped Kubernetes API for clients
@@ -60,6 +68,7 @@ struct SiteConfig {
   std::filesystem::path identity;  ///< this site's key file (archipel keygen); may be empty
   std::vector<PeerConfig> peers;   ///< the other sites this site knows
   ClusterConfig cluster;
+  DetectorSettings detector;
   base::LogLevel log_level = base::LogLevel::kInfo;
   std::filesystem::path source;  ///< the file it was read from
 };
