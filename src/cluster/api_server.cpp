@@ -1,5 +1,7 @@
 #include "archipel/cluster/api_server.hpp"
 
+#include "asio/listen.hpp"
+
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -116,28 +118,11 @@ class ApiServerImpl final : public ApiServer {
                                                options_.tls_key_file + ": " + ec.message());
       }
     }
-    const auto address = asio::ip::make_address(options_.host, ec);
-    if (ec) {
-      return boost::system::result<void, std::string>(
-          boost::system::in_place_error, "invalid listen address '" + options_.host + "'");
+    auto port = net::listen(acceptor_, options_.host, options_.port);
+    if (!port) {
+      return boost::system::result<void, std::string>(boost::system::in_place_error, port.error());
     }
-    const tcp::endpoint endpoint(address, options_.port);
-    acceptor_.open(endpoint.protocol(), ec);
-    if (!ec) {
-      acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    }
-    if (!ec) {
-      acceptor_.bind(endpoint, ec);
-    }
-    if (!ec) {
-      acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    }
-    if (ec) {
-      return boost::system::result<void, std::string>(
-          boost::system::in_place_error, "cannot listen on " + options_.host + ":" +
-                                             std::to_string(options_.port) + ": " + ec.message());
-    }
-    port_ = acceptor_.local_endpoint().port();
+    port_ = *port;
     asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
     return {};
   }

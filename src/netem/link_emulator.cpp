@@ -1,5 +1,7 @@
 #include "archipel/netem/link_emulator.hpp"
 
+#include "asio/listen.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -48,25 +50,12 @@ class LinkEmulatorImpl final : public LinkEmulator,
         profile_(profile) {}
 
   boost::system::result<void, std::string> listen(const std::string& host, std::uint16_t port) {
-    boost::system::error_code ec;
-    const auto address = asio::ip::make_address(host, ec);
-    if (ec) {
+    auto bound = net::listen(acceptor_, host, port);
+    if (!bound) {
       return boost::system::result<void, std::string>(boost::system::in_place_error,
-                                                      "link emulator: invalid address " + host);
+                                                      "link emulator: " + bound.error());
     }
-    const tcp::endpoint ep(address, port);
-    acceptor_.open(ep.protocol(), ec);
-    if (!ec)
-      acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec)
-      acceptor_.bind(ep, ec);
-    if (!ec)
-      acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-      return boost::system::result<void, std::string>(boost::system::in_place_error,
-                                                      "link emulator: " + ec.message());
-    }
-    listen_port_ = acceptor_.local_endpoint().port();
+    listen_port_ = *bound;
     return {};
   }
 

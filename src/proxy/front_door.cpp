@@ -1,5 +1,7 @@
 #include "archipel/proxy/front_door.hpp"
 
+#include "asio/listen.hpp"
+
 #include "archipel/base/prometheus.hpp"
 
 #include <spdlog/spdlog.h>
@@ -224,29 +226,11 @@ class FrontDoorImpl final : public FrontDoor {
   }
 
   boost::system::result<void, std::string> listen() {
-    boost::system::error_code ec;
-    const auto address = asio::ip::make_address(options_.host, ec);
-    if (ec) {
-      return boost::system::result<void, std::string>(boost::system::in_place_error,
-                                                      "invalid address " + options_.host);
+    auto port = net::listen(acceptor_, options_.host, options_.port);
+    if (!port) {
+      return boost::system::result<void, std::string>(boost::system::in_place_error, port.error());
     }
-    const tcp::endpoint ep(address, options_.port);
-    acceptor_.open(ep.protocol(), ec);
-    if (!ec) {
-      acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    }
-    if (!ec) {
-      acceptor_.bind(ep, ec);
-    }
-    if (!ec) {
-      acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    }
-    if (ec) {
-      return boost::system::result<void, std::string>(
-          boost::system::in_place_error, "cannot listen on " + options_.host + ":" +
-                                             std::to_string(options_.port) + ": " + ec.message());
-    }
-    port_ = acceptor_.local_endpoint().port();
+    port_ = *port;
     return {};
   }
 

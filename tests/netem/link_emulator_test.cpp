@@ -53,9 +53,13 @@ class Link : public ::testing::Test {
     link_.reset();
     boost::system::error_code ignored;
     acceptor_.close(ignored);
-    // Unblock accept() by connecting once.
-    tcp::socket poke(client_io_);
-    poke.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), echo_port_), ignored);
+    // Closing the acceptor does not wake an accept() already blocked on it (the kernel keeps
+    // the socket listening until it returns): connect once and hang up, so that the echo
+    // thread serves an empty connection and finds the acceptor closed on its next accept().
+    {
+      tcp::socket poke(client_io_);
+      poke.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), echo_port_), ignored);
+    }
     echo_thread_.join();
     guard_.reset();
     io_.stop();
