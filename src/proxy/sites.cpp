@@ -107,41 +107,6 @@ std::uint64_t SiteDirectory::resource_version() {
 
 namespace {
 
-object site_object(const std::string& name, bool local, const std::string& address,
-                   const std::string& public_key, const std::string& state, bool connected,
-                   double phi, const std::optional<double>& rtt_ms, std::uint64_t rv,
-                   std::chrono::system_clock::time_point created,
-                   std::chrono::system_clock::time_point transition) {
-  object o;
-  o["apiVersion"] = kGroupVersion;
-  o["kind"] = "Site";
-  object meta;
-  meta["name"] = name;
-  meta["uid"] = "site-" + name;
-  meta["resourceVersion"] = std::to_string(rv);
-  meta["creationTimestamp"] = kube::rfc3339(created);
-  o["metadata"] = std::move(meta);
-  object spec;
-  spec["address"] = address;
-  if (!public_key.empty()) {
-    spec["publicKey"] = public_key;
-  }
-  o["spec"] = std::move(spec);
-  object status;
-  status["state"] = state;
-  status["local"] = local;
-  status["connected"] = connected;
-  if (!local) {
-    status["phi"] = round3(phi);
-    if (rtt_ms) {
-      status["rttMillis"] = round3(*rtt_ms);
-    }
-  }
-  status["lastTransitionTime"] = kube::rfc3339(transition);
-  o["status"] = std::move(status);
-  return o;
-}
-
 array column_definitions() {
   auto column = [](const char* name, const char* type, int priority, const char* description) {
     object c;
@@ -204,11 +169,40 @@ object table(array rows, std::uint64_t rv) {
 
 }  // namespace
 
+object SiteDirectory::to_object(const std::string& name, const Entry& e) {
+  object o;
+  o["apiVersion"] = kGroupVersion;
+  o["kind"] = "Site";
+  object meta;
+  meta["name"] = name;
+  meta["uid"] = "site-" + name;
+  meta["resourceVersion"] = std::to_string(e.resource_version);
+  meta["creationTimestamp"] = kube::rfc3339(e.created);
+  o["metadata"] = std::move(meta);
+  object spec;
+  spec["address"] = e.spec.address;
+  if (!e.spec.public_key.empty()) {
+    spec["publicKey"] = e.spec.public_key;
+  }
+  o["spec"] = std::move(spec);
+  object status;
+  status["state"] = e.state;
+  status["local"] = e.local;
+  status["connected"] = e.connected;
+  if (!e.local) {
+    status["phi"] = round3(e.phi);
+    if (e.rtt_ms) {
+      status["rttMillis"] = round3(*e.rtt_ms);
+    }
+  }
+  status["lastTransitionTime"] = kube::rfc3339(e.transition);
+  o["status"] = std::move(status);
+  return o;
+}
+
 std::string SiteDirectory::event_line(const std::string& type, const Entry& e,
                                       bool as_table) const {
-  object site =
-      site_object(e.spec.name, e.local, e.spec.address, e.spec.public_key, e.state, e.connected,
-                  e.phi, e.rtt_ms, e.resource_version, e.created, e.transition);
+  object site = to_object(e.spec.name, e);
   object event;
   event["type"] = type;
   if (as_table) {
@@ -226,9 +220,7 @@ std::string SiteDirectory::list(bool as_table) {
   const auto now = clock_();
   array items;
   for (const auto& [name, e] : sites_) {
-    object site =
-        site_object(name, e.local, e.spec.address, e.spec.public_key, e.state, e.connected, e.phi,
-                    e.rtt_ms, e.resource_version, e.created, e.transition);
+    object site = to_object(name, e);
     items.push_back(as_table ? value(table_row(site, now, e.transition)) : value(std::move(site)));
   }
   if (as_table) {
@@ -254,9 +246,7 @@ boost::system::result<std::string, kube::Status> SiteDirectory::get(std::string_
     return kube::Status::not_found("archipel.io", "sites", name);
   }
   const Entry& e = it->second;
-  object site =
-      site_object(it->first, e.local, e.spec.address, e.spec.public_key, e.state, e.connected,
-                  e.phi, e.rtt_ms, e.resource_version, e.created, e.transition);
+  object site = to_object(it->first, e);
   if (as_table) {
     return boost::json::serialize(
         table(array{table_row(site, clock_(), e.transition)}, e.resource_version));

@@ -23,6 +23,7 @@
 #include "archipel/kube/status.hpp"
 #include "archipel/peer/peer_node.hpp"
 
+#include <boost/json/fwd.hpp>
 #include <boost/system/result.hpp>
 
 #include <chrono>
@@ -118,6 +119,8 @@ class SiteDirectory {
   void apply(const Picture& p, bool record);  // with mu_ held
   [[nodiscard]] std::string event_line(const std::string& type, const Entry& e,
                                        bool as_table) const;
+  /// The Site object of an entry.
+  [[nodiscard]] static boost::json::object to_object(const std::string& name, const Entry& e);
 
   std::mutex mu_;
   std::string local_;
