@@ -14,10 +14,10 @@ namespace {
 void collect_sites(const dsl::ScopeExpr& e, std::vector<std::string>& out) {
   if (e.kind() == dsl::ScopeExpr::Kind::kSite) {
     if (std::find(out.begin(), out.end(), e.site_name()) == out.end()) {
-      out.push_back(e.site_name());
+      out.emplace_back(e.site_name());
     }
   }
-  for (const dsl::ScopeExpr& operand : e.operands()) {
+  for (const dsl::ScopeExpr operand : e.operands()) {
     collect_sites(operand, out);
   }
 }
@@ -42,7 +42,7 @@ std::optional<dsl::SiteView> make_view(const SiteViewOptions& o, const dsl::Scop
   } else {
     local = ".";
     if (scope != nullptr) {
-      for (const dsl::Binding& b : scope->bindings) {
+      for (const dsl::Binding b : scope->bindings()) {
         collect_sites(b.expr, names);
       }
     }
@@ -59,7 +59,12 @@ std::optional<dsl::SiteView> make_view(const SiteViewOptions& o, const dsl::Scop
 }
 
 std::string resource_text(const dsl::ResourcePattern& r) {
-  return r.group.empty() ? r.plural : r.plural + "." + r.group;
+  std::string text(r.plural);
+  if (!r.group.empty()) {
+    text += '.';
+    text += r.group;
+  }
+  return text;
 }
 
 void print_plan(const dsl::Plan& plan) {
@@ -105,7 +110,7 @@ int scope_explain(const ScopeExplainOptions& o) {
       std::cout << " (no binding applies: the receiving site only)";
     } else if (o.resource) {
       std::cout << " (binding '"
-                << resource_text(scope->bindings[static_cast<std::size_t>(plan->binding)].resource)
+                << resource_text(scope->binding(static_cast<std::size_t>(plan->binding)).resource)
                 << "')";
     }
     std::cout << ":\n";
@@ -120,8 +125,8 @@ int scope_explain(const ScopeExplainOptions& o) {
     const std::string group = dot == std::string::npos ? "" : o.resource->substr(dot + 1);
     ok = explain(plural, group, "'" + *o.resource + "'");
   } else {
-    for (const dsl::Binding& b : scope->bindings) {
-      const std::string label = b.resource.is_wildcard() && scope->bindings.size() == 1
+    for (const dsl::Binding b : scope->bindings()) {
+      const std::string label = b.resource.is_wildcard() && scope->binding_count() == 1
                                     ? "every resource"
                                 : b.resource.is_wildcard() ? "every other resource ('*')"
                                                            : "'" + resource_text(b.resource) + "'";
@@ -162,7 +167,7 @@ int scope_check(const ScopeCheckOptions& o) {
     if (!scope) {
       error = scope.error();
     } else if (view) {
-      for (const dsl::Binding& b : scope->bindings) {
+      for (const dsl::Binding b : scope->bindings()) {
         auto plan = dsl::evaluate(*scope, *view, {b.resource.plural, b.resource.group});
         if (!plan) {
           error = plan.error();

@@ -14,26 +14,6 @@
 
 namespace archipel::dsl {
 
-// Builds operator nodes in place, for the parser: no temporary operand vector, and the node is
-// not moved through the normalising constructors.
-class ScopeExprBuilder {
- public:
-  // Makes `e` an operator node of `kind` whose first operand is what `e` was, and returns its
-  // operand list for the parser to append to.
-  static std::vector<ScopeExpr>& open(ScopeExpr& e, ScopeExpr::Kind kind) {
-    ScopeExpr first = std::move(e);
-    e.kind_ = kind;
-    e.name_.clear();
-    e.column_ = 0;
-    e.operands_.clear();
-    e.operands_.reserve(4);
-    e.operands_.push_back(std::move(first));
-    return e.operands_;
-  }
-  // Normalises once every operand is in.
-  static void close(ScopeExpr& e) { e.flatten(); }
-};
-
 namespace {
 
 enum class Tok : unsigned char {
@@ -96,17 +76,20 @@ class Lexer {
  public:
   explicit Lexer(std::string_view text) : text_(text) {}
 
-  Token next() {
+  // Lexes the next token into `t`.
+  void next(Token& t) {
     const std::size_t size = text_.size();
     std::size_t pos = pos_;
     while (pos < size && byte_class(text_[pos]) == kSpace) {
       ++pos;
     }
-    Token t;
     t.column = pos - continuations_ + 1;
+    t.label = false;
     if (pos == size) {
+      t.kind = Tok::kEnd;
+      t.text = {};
       pos_ = pos;
-      return t;
+      return;
     }
     const std::size_t start = pos;
     const char c = text_[pos++];
@@ -141,7 +124,6 @@ class Lexer {
     }
     t.text = text_.substr(start, pos - start);
     pos_ = pos;
-    return t;
   }
 
   /// The first byte of the next token, without consuming it ('\0' at the end).
@@ -188,94 +170,109 @@ struct Failure {
   std::size_t column;
 };
 
-class Parser {
- public:
-  explicit Parser(std::string_view text) : lexer_(text) { advance(); }
+}  // namespace
 
-  // The parse functions build into an out-parameter and return false on the first error (kept
-  // in failure_): the tree is built in place rather than moved up through every level.
-  bool scope(Scope& s) {
+// The parser, a friend of Scope: it appends nodes to the scope being built.
+class ScopeParser {
+ public:
+  // Names are spans of the source: it is copied first, so the scope's views are valid while
+  // it is being built.
+  ScopeParser(std::string_view text, Scope& scope) : text_(text), scope_(scope), lexer_(text) {
+    scope_.source_ = text;
+    advance();
+  }
+
+  // Parses the whole text into the scope; false on the first error (see failure()).
+  bool parse() { return scope(); }
+
+  Failure& failure() { return *failure_; }
+  bool at_end() const { return cur().kind == Tok::kEnd; }
+
+ private:
+  // The parse functions return false on the first error (kept in failure_); an expression's
+  // result is the index of its node in the scope.
+  bool scope() {
     if (at_binding_start()) {
-      return bindings(s);
+      return bindings();
     }
-    s.bindings.resize(1);
-    s.bindings.front().resource.plural = "*";
-    if (!expr(0, s.bindings.front().expr)) {
+    Scope::BindingNode& binding = scope_.bindings_.emplace_back();
+    binding.wildcard = true;
+    if (!expr(0, binding.root)) {
       return false;
     }
-    if (cur_.kind != Tok::kEnd) {
+    if (cur().kind != Tok::kEnd) {
       return fail_after_operand(0);
     }
     return true;
   }
 
-  Failure& failure() { return *failure_; }
-  bool at_end() const { return cur_.kind == Tok::kEnd; }
-
- private:
   // bindings = binding { "," binding }
-  bool bindings(Scope& s) {
-    s.bindings.reserve(4);
+  bool bindings() {
+    auto& bindings = scope_.bindings_;
     boost::container::small_vector<std::size_t, 8> columns;  // where each resource was written
     for (;;) {
-      const Token resource_token = cur_;
-      Binding& binding = s.bindings.emplace_back();
-      if (!resource_pattern(binding.resource)) {
+      const std::string_view resource_text = cur().text;
+      const std::size_t resource_column = cur().column;
+      if (!resource_pattern(bindings.emplace_back())) {
         return false;
       }
-      for (std::size_t i = 0; i + 1 < s.bindings.size(); ++i) {
-        if (s.bindings[i].resource == binding.resource) {
+      const std::size_t index = bindings.size() - 1;
+      for (std::size_t i = 0; i < index; ++i) {
+        if (scope_.binding(i).resource == scope_.binding(index).resource) {
           return fail(errc::duplicate_binding,
-                      "resource " + describe(resource_token) + " is bound twice (first at column " +
+                      "resource " + quote(resource_text) + " is bound twice (first at column " +
                           std::to_string(columns[i]) + ")",
-                      resource_token.column);
+                      resource_column);
         }
       }
-      if (cur_.kind != Tok::kColon) {
-        return fail(errc::expected_binding,
-                    "expected ':' after resource " + describe(resource_token), cur_.column);
+      if (cur().kind != Tok::kColon) {
+        return fail(errc::expected_binding, "expected ':' after resource " + quote(resource_text),
+                    cur().column);
       }
       advance();
-      if (!expr(0, binding.expr)) {
+      if (!expr(0, bindings[index].root)) {
         return false;
       }
-      columns.push_back(resource_token.column);
-      if (cur_.kind == Tok::kEnd) {
+      columns.push_back(resource_column);
+      if (cur().kind == Tok::kEnd) {
         return true;
       }
-      if (cur_.kind != Tok::kComma) {
+      if (cur().kind != Tok::kComma) {
         return fail_after_operand(0);
       }
       advance();
       if (!at_binding_start()) {
         return fail(errc::expected_binding,
-                    "expected 'resource: expression' after ',' (e.g. 'pods: paris')", cur_.column);
+                    "expected 'resource: expression' after ',' (e.g. 'pods: paris')", cur().column);
       }
     }
   }
 
   bool at_binding_start() const {
-    if (cur_.kind == Tok::kStar) {
+    if (cur().kind == Tok::kStar) {
       return true;
     }
-    if (cur_.kind != Tok::kWord) {
+    if (cur().kind != Tok::kWord) {
       return false;
     }
     return lexer_.next_byte() == ':';
   }
 
   // resource = "*" | label { "." label }
-  bool resource_pattern(ResourcePattern& r) {
-    if (cur_.kind == Tok::kStar) {
+  bool resource_pattern(Scope::BindingNode& binding) {
+    if (cur().kind == Tok::kStar) {
       advance();
-      r.plural = "*";
+      binding.wildcard = true;
       return true;
     }
-    const std::string_view text = cur_.text;
+    const std::string_view text = cur().text;
     const std::size_t dot = text.find('.');
-    r.plural = text.substr(0, dot);
-    r.group = dot == std::string_view::npos ? std::string_view() : text.substr(dot + 1);
-    bool valid = dot == std::string_view::npos ? cur_.label : is_dns1123_label(r.plural);
+    const std::string_view plural = text.substr(0, dot);
+    binding.plural = span(plural);
+    if (dot != std::string_view::npos) {
+      binding.group = span(text.substr(dot + 1));
+    }
+    bool valid = dot == std::string_view::npos ? cur().label : is_dns1123_label(plural);
     for (std::size_t begin = dot; valid && begin != std::string_view::npos;) {
       const std::size_t end = text.find('.', begin + 1);
       valid = is_dns1123_label(text.substr(begin + 1, end - begin - 1));
@@ -283,89 +280,114 @@ class Parser {
     }
     if (!valid) {
       return fail(errc::invalid_resource_name,
-                  "invalid resource " + describe(cur_) +
+                  "invalid resource " + describe(cur()) +
                       " (a lowercase plural such as 'pods' or 'deployments.apps', or '*')",
-                  cur_.column);
+                  cur().column);
     }
     advance();
     return true;
   }
 
   // expr = term { "|" term }
-  bool expr(std::size_t depth, ScopeExpr& out) {
-    if (!term(depth, out) || cur_.kind != Tok::kOr) {
-      return failure_ == std::nullopt;
-    }
-    std::vector<ScopeExpr>& operands = ScopeExprBuilder::open(out, ScopeExpr::Kind::kAnyOf);
-    while (cur_.kind == Tok::kOr) {
-      advance();
-      if (!term(depth, operands.emplace_back())) {
-        return false;
-      }
-    }
-    ScopeExprBuilder::close(out);
-    return true;
+  bool expr(std::size_t depth, std::uint32_t& out) {
+    return chain(depth, out, Tok::kOr, ScopeExpr::Kind::kAnyOf, &ScopeParser::term);
   }
 
   // term = factor { "&" factor }
-  bool term(std::size_t depth, ScopeExpr& out) {
-    if (!factor(depth, out) || cur_.kind != Tok::kAnd) {
+  bool term(std::size_t depth, std::uint32_t& out) {
+    return chain(depth, out, Tok::kAnd, ScopeExpr::Kind::kAllOf, &ScopeParser::factor);
+  }
+
+  // operand { op operand }: one operand is returned as is; several become one operator node,
+  // into which operands of its own kind (parenthesised) are spliced (associativity).
+  bool chain(std::size_t depth, std::uint32_t& out, Tok op, ScopeExpr::Kind kind,
+             bool (ScopeParser::*operand)(std::size_t, std::uint32_t&)) {
+    if (!(this->*operand)(depth, out) || cur().kind != op) {
       return failure_ == std::nullopt;
     }
-    std::vector<ScopeExpr>& operands = ScopeExprBuilder::open(out, ScopeExpr::Kind::kAllOf);
-    while (cur_.kind == Tok::kAnd) {
+    const auto node = static_cast<std::uint32_t>(scope_.nodes_.size());
+    scope_.nodes_.emplace_back().kind = kind;
+    std::uint32_t last = Scope::kNone;
+    append(node, last, out);
+    while (cur().kind == op) {
       advance();
-      if (!factor(depth, operands.emplace_back())) {
+      std::uint32_t next = Scope::kNone;
+      if (!(this->*operand)(depth, next)) {
         return false;
       }
+      append(node, last, next);
     }
-    ScopeExprBuilder::close(out);
+    out = node;
     return true;
   }
 
+  // Appends `operand` to the operator node `op` whose last operand is `last`.
+  void append(std::uint32_t op, std::uint32_t& last, std::uint32_t operand) {
+    auto& nodes = scope_.nodes_;
+    std::uint32_t first = operand;
+    std::uint32_t count = 1;
+    std::uint32_t end = operand;
+    if (nodes[operand].kind == nodes[op].kind) {  // splice its operands instead
+      first = nodes[operand].first;
+      count = nodes[operand].count;
+      end = first;
+      while (nodes[end].next != Scope::kNone) {
+        end = nodes[end].next;
+      }
+    }
+    if (last == Scope::kNone) {
+      nodes[op].first = first;
+    } else {
+      nodes[last].next = first;
+    }
+    nodes[op].count += count;
+    last = end;
+  }
+
   // factor = site | "(" expr ")"
-  bool factor(std::size_t depth, ScopeExpr& out) {
-    switch (cur_.kind) {
+  bool factor(std::size_t depth, std::uint32_t& out) {
+    switch (cur().kind) {
       case Tok::kWord: {
-        if (!cur_.label) {
+        if (!cur().label) {
           return fail(errc::invalid_site_name,
-                      "invalid site name " + describe(cur_) +
+                      "invalid site name " + describe(cur()) +
                           " (a DNS-1123 label: at most 63 lowercase letters, digits and '-')",
-                      cur_.column);
+                      cur().column);
         }
         if (++sites_ > kMaxSites) {
           return fail(errc::too_many_sites,
-                      "more than " + std::to_string(kMaxSites) + " site names", cur_.column);
+                      "more than " + std::to_string(kMaxSites) + " site names", cur().column);
         }
-        out.set_site(cur_.text, cur_.column);
+        const Scope::Span name = span(cur().text);
+        out = add_leaf(ScopeExpr::Kind::kSite, name.offset, name.size);
         advance();
         return true;
       }
       case Tok::kLocal: {
         if (++sites_ > kMaxSites) {
           return fail(errc::too_many_sites,
-                      "more than " + std::to_string(kMaxSites) + " site names", cur_.column);
+                      "more than " + std::to_string(kMaxSites) + " site names", cur().column);
         }
-        out = ScopeExpr::local(cur_.column);
+        out = add_leaf(ScopeExpr::Kind::kLocal, Scope::kNone, 0);
         advance();
         return true;
       }
       case Tok::kOpen: {
-        const Token open = cur_;
+        const std::size_t open_column = cur().column;
         if (depth + 1 > kMaxNesting) {
           return fail(errc::too_deep,
                       "parentheses nested deeper than " + std::to_string(kMaxNesting) + " levels",
-                      open.column);
+                      open_column);
         }
         advance();
         if (!expr(depth + 1, out)) {
           return false;
         }
-        if (cur_.kind != Tok::kClose) {
-          if (cur_.kind == Tok::kEnd) {
+        if (cur().kind != Tok::kClose) {
+          if (cur().kind == Tok::kEnd) {
             return fail(errc::unbalanced_parenthesis,
-                        "missing ')' (opened at column " + std::to_string(open.column) + ")",
-                        cur_.column);
+                        "missing ')' (opened at column " + std::to_string(open_column) + ")",
+                        cur().column);
           }
           return fail_after_operand(depth + 1);
         }
@@ -374,52 +396,71 @@ class Parser {
       }
       case Tok::kBad: return fail_unexpected_character();
       case Tok::kClose:
-        if (prev_.kind == Tok::kOpen) {
-          return fail(errc::expected_site, "empty parentheses", cur_.column);
+        if (prev().kind == Tok::kOpen) {
+          return fail(errc::expected_site, "empty parentheses", cur().column);
         }
         [[fallthrough]];
       default: {
-        std::string where = prev_.kind == Tok::kEnd ? "" : " after " + describe(prev_);
-        return fail(errc::expected_site, "expected a site name or '('" + where, cur_.column);
+        std::string where = prev().kind == Tok::kEnd ? "" : " after " + describe(prev());
+        return fail(errc::expected_site, "expected a site name or '('" + where, cur().column);
       }
     }
   }
 
+  std::uint32_t add_leaf(ScopeExpr::Kind kind, std::uint32_t first, std::uint32_t count) {
+    // Field by field into the array: a Node built aside and copied in would be read back with
+    // wide loads right after narrow stores, which stalls.
+    const auto node = static_cast<std::uint32_t>(scope_.nodes_.size());
+    Scope::Node& n = scope_.nodes_.emplace_back();
+    n.kind = kind;
+    n.column = static_cast<std::uint32_t>(cur().column);
+    n.first = first;
+    n.count = count;
+    return node;
+  }
+
+  // Where a piece of the input (a view into text_) is in the scope's source.
+  Scope::Span span(std::string_view piece) const {
+    return {static_cast<std::uint32_t>(piece.data() - text_.data()),
+            static_cast<std::uint32_t>(piece.size())};
+  }
+
   // The token after a complete operand is not one that may follow it.
   bool fail_after_operand(std::size_t depth) {
-    switch (cur_.kind) {
+    switch (cur().kind) {
       case Tok::kBad: return fail_unexpected_character();
       case Tok::kClose:
-        return fail(errc::unbalanced_parenthesis, "')' without a matching '('", cur_.column);
+        return fail(errc::unbalanced_parenthesis, "')' without a matching '('", cur().column);
       case Tok::kWord:
       case Tok::kLocal:
       case Tok::kOpen:
         return fail(errc::expected_operator,
-                    "expected '&' or '|' between " + describe(prev_) + " and " + describe(cur_),
-                    cur_.column);
+                    "expected '&' or '|' between " + describe(prev()) + " and " + describe(cur()),
+                    cur().column);
       case Tok::kComma:
         if (depth == 0) {
           return fail(errc::expected_operator,
                       "unexpected ','; ',' separates bindings such as 'pods: paris, *: .' "
                       "(use '&' for all of several sites)",
-                      cur_.column);
+                      cur().column);
         }
         break;
       case Tok::kColon:
         return fail(errc::expected_operator,
                     "unexpected ':'; a binding 'resource: expression' starts the scope or "
                     "follows a ','",
-                    cur_.column);
+                    cur().column);
       default: break;
     }
     return fail(errc::expected_operator,
                 std::string("expected '&', '|'") + (depth > 0 ? " or ')'" : " or the end") +
-                    " after " + describe(prev_),
-                cur_.column);
+                    " after " + describe(prev()),
+                cur().column);
   }
 
   bool fail_unexpected_character() {
-    return fail(errc::unexpected_character, "unexpected character " + describe(cur_), cur_.column);
+    return fail(errc::unexpected_character, "unexpected character " + describe(cur()),
+                cur().column);
   }
 
   bool fail(errc code, std::string message, std::size_t column) {
@@ -429,19 +470,23 @@ class Parser {
     return false;
   }
 
+  // The current and previous tokens live in two slots that swap roles: a token is written once,
+  // by the lexer, and never copied.
   void advance() {
-    prev_ = cur_;
-    cur_ = lexer_.next();
+    current_ ^= 1U;
+    lexer_.next(tokens_[current_]);
   }
+  const Token& cur() const { return tokens_[current_]; }
+  const Token& prev() const { return tokens_[current_ ^ 1U]; }
 
+  std::string_view text_;
+  Scope& scope_;
   Lexer lexer_;
-  Token cur_;
-  Token prev_;
+  std::array<Token, 2> tokens_;
+  unsigned current_ = 0;
   std::size_t sites_ = 0;
   std::optional<Failure> failure_;
 };
-
-}  // namespace
 
 boost::system::result<Scope, ScopeError> parse_scope(std::string_view text) {
   // Whitespace is free (the canonical form adds some), so the limit counts the other bytes;
@@ -459,17 +504,15 @@ boost::system::result<Scope, ScopeError> parse_scope(std::string_view text) {
                           " and " + std::to_string(kMaxRawBytes),
                       0, std::string(text.substr(0, 120))};
   }
-  Parser parser(text);
-  if (parser.at_end()) {
-    return ScopeError{errc::empty_expression,
-                      "empty scope expression (name a site, e.g. 'paris', or '.' for this site)", 0,
-                      std::string(text)};
-  }
-  // A default Scope, built in place and returned by name only (so that it is never moved).
+  // The Scope is built in place in the result, which is returned by name (never moved).
   boost::system::result<Scope, ScopeError> result;
-  if (parser.scope(*result)) {
-    result->source = text;
-  } else {
+  Scope& scope = *result;
+  ScopeParser parser(text, scope);
+  if (parser.at_end()) {
+    result = ScopeError{errc::empty_expression,
+                        "empty scope expression (name a site, e.g. 'paris', or '.' for this site)",
+                        0, std::string(text)};
+  } else if (!parser.parse()) {
     Failure& f = parser.failure();
     f.message += " at column " + std::to_string(f.column);
     result = ScopeError{f.code, std::move(f.message), f.column, std::string(text)};

@@ -3,11 +3,10 @@
 #include <boost/container/small_vector.hpp>
 
 #include <algorithm>
-#include <bitset>
+#include <array>
 #include <cassert>
 #include <cstdint>
 #include <optional>
-#include <span>
 #include <utility>
 
 namespace archipel::dsl {
@@ -68,9 +67,34 @@ std::string known_sites(const SiteView& view) {
 }
 
 // A scope names at most kMaxSites sites (the parser's limit), so each distinct site gets a slot
-// below kMaxSites and an alternative's membership is a fixed-size bitset: comparing two
-// alternatives as sets is a few word compares, whatever their size.
-using Members = std::bitset<kMaxSites>;
+// below kMaxSites and an alternative's membership is a fixed-size bit set: comparing two
+// alternatives as sets is a few word compares, whatever their size. Only the words that slots
+// in use reach are read or copied (one for up to 64 sites); the others stay zero.
+class Members {
+ public:
+  [[nodiscard]] bool test(std::size_t slot) const {
+    return (words_[slot / 64] >> (slot % 64)) & 1U;
+  }
+  void set(std::size_t slot) { words_[slot / 64] |= std::uint64_t{1} << (slot % 64); }
+  void reset(std::size_t slot) { words_[slot / 64] &= ~(std::uint64_t{1} << (slot % 64)); }
+  // Word by word, on purpose: a wide copy of words just written one by one stalls the load.
+  [[nodiscard]] bool equals(const Members& o, std::size_t words) const {
+    for (std::size_t i = 0; i < words; ++i) {
+      if (words_[i] != o.words_[i]) {
+        return false;
+      }
+    }
+    return true;
+  }
+  void assign(const Members& o, std::size_t words) {
+    for (std::size_t i = 0; i < words; ++i) {
+      words_[i] = o.words_[i];
+    }
+  }
+
+ private:
+  std::array<std::uint64_t, kMaxSites / 64> words_{};
+};
 
 // Most alternatives enumerated before duplicates are dropped: bounds the work on expressions
 // such as "(a | a | a) & (a | a | a) & …" whose plan is small but whose expansion is not.
@@ -99,11 +123,15 @@ class Expander {
   Expander(const SiteView& view, std::string_view source) : view_(view), source_(source) {}
 
   boost::system::result<Plan, ScopeError> plan(const ScopeExpr& e, int binding) {
+    // Built in place in the result, which is returned by name (a Plan holds its first
+    // alternatives inline: moving it would move every site).
+    boost::system::result<Plan, ScopeError> result;
     walk(e, nullptr);
     if (failure_) {
-      return std::move(*failure_);
+      result = std::move(*failure_);
+      return result;
     }
-    Plan plan;
+    Plan& plan = *result;
     plan.binding = binding;
     plan.alternatives.resize(alts_.size());
     for (std::size_t i = 0; i < alts_.size(); ++i) {
@@ -114,14 +142,14 @@ class Expander {
         sites.push_back(PlannedSite{s.name, &s == &view_.local_site(), s.reachable});
       }
     }
-    return plan;
+    return result;
   }
 
  private:
   // What is left to expand after the current subexpression: the remaining operands of an
   // enclosing all-of, then whatever follows that all-of.
   struct Frame {
-    std::span<const ScopeExpr> rest;
+    ScopeExpr::Operands::iterator rest;  // not at the end
     const Frame* next;
   };
 
@@ -140,22 +168,24 @@ class Expander {
       case ScopeExpr::Kind::kSite: {
         const SiteView::Site* site = view_.find(e.site_name());
         if (site == nullptr) {
-          failure_ =
-              error(errc::unknown_site,
-                    "unknown site '" + e.site_name() + "' (known: " + known_sites(view_) + ")",
-                    e.column(), source_);
+          failure_ = error(errc::unknown_site,
+                           "unknown site '" + std::string(e.site_name()) +
+                               "' (known: " + known_sites(view_) + ")",
+                           e.column(), source_);
           return;
         }
         return visit_site(site, k);
       }
       case ScopeExpr::Kind::kAnyOf:
-        for (const ScopeExpr& operand : e.operands()) {
+        for (const ScopeExpr operand : e.operands()) {
           walk(operand, k);
         }
         return;
       case ScopeExpr::Kind::kAllOf: {
-        const Frame rest{e.operands().subspan(1), k};
-        return walk(e.operands().front(), &rest);
+        auto it = e.operands().begin();
+        const ScopeExpr first = *it;
+        const Frame rest{++it, k};
+        return walk(first, &rest);
       }
     }
   }
@@ -178,11 +208,13 @@ class Expander {
     if (k == nullptr) {
       return emit();
     }
-    if (k->rest.size() == 1) {
-      return walk(k->rest.front(), k->next);
+    auto it = k->rest;
+    const ScopeExpr e = *it;
+    if (++it == ScopeExpr::Operands::iterator()) {
+      return walk(e, k->next);
     }
-    const Frame rest{k->rest.subspan(1), k->next};
-    walk(k->rest.front(), &rest);
+    const Frame rest{it, k->next};
+    walk(e, &rest);
   }
 
   // One complete alternative. Trying the same sites again could not succeed where the first
@@ -191,20 +223,20 @@ class Expander {
     if (++enumerated_ > kMaxEnumerated) {
       return fail_too_many();
     }
+    const std::size_t words = (sites_.size() + 63) / 64;
     for (const Alt& a : alts_) {
-      if (a.members == current_) {
+      if (a.members.equals(current_, words)) {
         return;
       }
     }
     if (alts_.size() == kMaxAlternatives) {
       return fail_too_many();
     }
-    Alt alt;
-    alt.members = current_;
+    Alt& alt = alts_.emplace_back();
+    alt.members.assign(current_, words);
     alt.begin = static_cast<std::uint32_t>(slots_.size());
     slots_.insert(slots_.end(), stack_.begin(), stack_.end());
     alt.end = static_cast<std::uint32_t>(slots_.size());
-    alts_.push_back(alt);
   }
 
   void fail_too_many() {
@@ -241,7 +273,7 @@ class Expander {
 }  // namespace
 
 boost::system::result<Plan, ScopeError> evaluate(const ScopeExpr& expr, const SiteView& view) {
-  return Expander(view, {}).plan(expr, -1);
+  return Expander(view, expr.source()).plan(expr, -1);
 }
 
 boost::system::result<Plan, ScopeError> evaluate(const Scope& scope, const SiteView& view,
@@ -249,18 +281,20 @@ boost::system::result<Plan, ScopeError> evaluate(const Scope& scope, const SiteV
   const std::string_view plural = resource.plural.substr(0, resource.plural.find('/'));
   int best = -1;
   int best_score = 0;
-  for (std::size_t i = 0; i < scope.bindings.size(); ++i) {
-    const int score = match_score(scope.bindings[i].resource, plural, resource.group);
+  for (std::size_t i = 0; i < scope.binding_count(); ++i) {
+    const int score = match_score(scope.binding(i).resource, plural, resource.group);
     if (score > best_score) {
       best = static_cast<int>(i);
       best_score = score;
     }
   }
   if (best < 0) {  // no binding for this resource: as if unscoped
-    return Plan{{Alternative{{PlannedSite{view.local(), true, true}}}}, -1};
+    boost::system::result<Plan, ScopeError> result;
+    result->alternatives.emplace_back().sites.push_back(PlannedSite{view.local(), true, true});
+    return result;
   }
-  return Expander(view, scope.source)
-      .plan(scope.bindings[static_cast<std::size_t>(best)].expr, best);
+  return Expander(view, scope.source())
+      .plan(scope.binding(static_cast<std::size_t>(best)).expr, best);
 }
 
 std::string describe(const Plan& plan) {

@@ -8,67 +8,67 @@
 
 namespace archipel::dsl {
 
-ScopeExpr::ScopeExpr(Kind kind, std::string name, std::size_t column,
-                     std::vector<ScopeExpr> operands)
-    : kind_(kind), name_(std::move(name)), column_(column), operands_(std::move(operands)) {}
-
-ScopeExpr ScopeExpr::site(std::string name, std::size_t column) {
-  return ScopeExpr(Kind::kSite, std::move(name), column, {});
+ScopeExpr::Kind ScopeExpr::kind() const noexcept {
+  return scope_->node(node_).kind;
 }
 
-void ScopeExpr::set_site(std::string_view name, std::size_t column) {
-  kind_ = Kind::kSite;
-  name_.assign(name);
-  column_ = column;
-  operands_.clear();
+std::string_view ScopeExpr::site_name() const noexcept {
+  const Scope::Node& n = scope_->node(node_);
+  return n.kind == Kind::kSite ? scope_->text({n.first, n.count}) : std::string_view();
 }
 
-ScopeExpr ScopeExpr::local(std::size_t column) {
-  return ScopeExpr(Kind::kLocal, {}, column, {});
+std::size_t ScopeExpr::column() const noexcept {
+  return scope_->node(node_).column;
 }
 
-ScopeExpr ScopeExpr::all_of(std::vector<ScopeExpr> operands) {
-  return combine(Kind::kAllOf, std::move(operands));
-}
-
-ScopeExpr ScopeExpr::any_of(std::vector<ScopeExpr> operands) {
-  return combine(Kind::kAnyOf, std::move(operands));
-}
-
-ScopeExpr ScopeExpr::combine(Kind kind, std::vector<ScopeExpr> operands) {
-  assert(!operands.empty());
-  if (operands.size() == 1) {
-    return std::move(operands.front());
+ScopeExpr::Operands ScopeExpr::operands() const noexcept {
+  const Scope::Node& n = scope_->node(node_);
+  if (n.kind == Kind::kSite || n.kind == Kind::kLocal) {
+    return {scope_, Scope::kNone, 0};
   }
-  ScopeExpr e(kind, {}, 0, std::move(operands));
-  e.flatten();
-  return e;
+  return {scope_, n.first, n.count};
 }
 
-void ScopeExpr::flatten() {
-  bool nested = false;
-  for (const ScopeExpr& e : operands_) {
-    nested = nested || e.kind_ == kind_;
-  }
-  if (!nested) {
-    return;
-  }
-  // associativity: (a & b) & c is a & b & c
-  std::vector<ScopeExpr> flat;
-  for (ScopeExpr& e : operands_) {
-    if (e.kind_ == kind_) {
-      for (ScopeExpr& inner : e.operands_) {
-        flat.push_back(std::move(inner));
-      }
-    } else {
-      flat.push_back(std::move(e));
-    }
-  }
-  operands_ = std::move(flat);
+std::string_view ScopeExpr::source() const noexcept {
+  return scope_->source();
+}
+
+ScopeExpr::Operands::iterator& ScopeExpr::Operands::iterator::operator++() noexcept {
+  node_ = scope_->node(node_).next;
+  return *this;
 }
 
 bool operator==(const ScopeExpr& a, const ScopeExpr& b) noexcept {
-  return a.kind_ == b.kind_ && a.name_ == b.name_ && a.operands_ == b.operands_;
+  if (a.kind() != b.kind() || a.site_name() != b.site_name()) {
+    return false;
+  }
+  const ScopeExpr::Operands x = a.operands();
+  const ScopeExpr::Operands y = b.operands();
+  return x.size() == y.size() && std::equal(x.begin(), x.end(), y.begin());
+}
+
+std::string_view Scope::text(Span s) const noexcept {
+  return std::string_view(source_).substr(s.offset, s.size);
+}
+
+Binding Scope::binding(std::size_t index) const noexcept {
+  const BindingNode& b = bindings_[index];
+  ResourcePattern resource{b.wildcard ? std::string_view("*") : text(b.plural), text(b.group)};
+  return Binding{resource, ScopeExpr(this, b.root)};
+}
+
+bool operator==(const Scope& a, const Scope& b) noexcept {
+  if (a.binding_count() != b.binding_count()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < a.binding_count(); ++i) {
+    const Binding x = a.binding(i);
+    const Binding y = b.binding(i);
+    if (x.resource != y.resource || !(x.expr == y.expr)) {
+      return false;
+    }
+  }
+  return true;
 }
 
 namespace {
@@ -82,7 +82,7 @@ void print(const ScopeExpr& e, std::string& out) {
   }
   const bool all = e.kind() == ScopeExpr::Kind::kAllOf;
   bool first = true;
-  for (const ScopeExpr& operand : e.operands()) {
+  for (const ScopeExpr operand : e.operands()) {
     if (!first) {
       out += all ? " & " : " | ";
     }
@@ -108,11 +108,12 @@ std::string to_string(const ScopeExpr& expr) {
 }
 
 std::string to_string(const Scope& scope) {
-  if (scope.bindings.size() == 1 && scope.bindings.front().resource.is_wildcard()) {
-    return to_string(scope.bindings.front().expr);
+  const Scope::Bindings bindings = scope.bindings();
+  if (bindings.size() == 1 && bindings.front().resource.is_wildcard()) {
+    return to_string(bindings.front().expr);
   }
   std::string out;
-  for (const Binding& b : scope.bindings) {
+  for (const Binding b : bindings) {
     if (!out.empty()) {
       out += ", ";
     }

@@ -1,22 +1,35 @@
 #include "archipel/dsl/scope.hpp"
+#include "tree.hpp"
 
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace archipel::dsl {
 namespace {
 
-ScopeExpr S(const char* name) {
-  return ScopeExpr::site(name);
-}
+using test::tree;
 
-ScopeExpr parse_expr(std::string_view text) {
+Scope parse_ok(std::string_view text) {
   auto scope = parse_scope(text);
   EXPECT_TRUE(scope) << scope.error().render();
-  EXPECT_EQ(scope->bindings.size(), 1u);
-  EXPECT_TRUE(scope->bindings.front().resource.is_wildcard());
-  return scope->bindings.front().expr;
+  return scope ? *scope : Scope();
+}
+
+// The tree of a bare expression.
+std::string tree(std::string_view text) {
+  const Scope scope = parse_ok(text);
+  EXPECT_EQ(scope.binding_count(), 1u);
+  if (scope.binding_count() != 1) {
+    return "";
+  }
+  EXPECT_TRUE(scope.binding(0).resource.is_wildcard());
+  return tree(scope.binding(0).expr);
+}
+
+std::vector<ScopeExpr> operands(const ScopeExpr& e) {
+  return {e.operands().begin(), e.operands().end()};
 }
 
 ScopeError parse_error(std::string_view text) {
@@ -26,42 +39,44 @@ ScopeError parse_error(std::string_view text) {
 }
 
 TEST(ScopeParser, AndBindsTighterThanOr) {
-  EXPECT_EQ(parse_expr("a | b & c"),
-            ScopeExpr::any_of({S("a"), ScopeExpr::all_of({S("b"), S("c")})}));
-  EXPECT_EQ(parse_expr("a & b | c"),
-            ScopeExpr::any_of({ScopeExpr::all_of({S("a"), S("b")}), S("c")}));
+  EXPECT_EQ(tree("a | b & c"), "(| a (& b c))");
+  EXPECT_EQ(tree("a & b | c"), "(| (& a b) c)");
 }
 
 TEST(ScopeParser, ParenthesesOverridePrecedence) {
-  EXPECT_EQ(parse_expr("(a | b) & c"),
-            ScopeExpr::all_of({ScopeExpr::any_of({S("a"), S("b")}), S("c")}));
+  EXPECT_EQ(tree("(a | b) & c"), "(& (| a b) c)");
 }
 
 TEST(ScopeParser, ChainsOfOneOperatorAreFlatAndKeepTheirOrder) {
-  const ScopeExpr e = parse_expr("c & a & b");
+  const Scope scope = parse_ok("c & a & b");
+  const ScopeExpr e = scope.binding(0).expr;
   ASSERT_EQ(e.kind(), ScopeExpr::Kind::kAllOf);
   ASSERT_EQ(e.operands().size(), 3u);
-  EXPECT_EQ(e.operands()[0].site_name(), "c");
-  EXPECT_EQ(e.operands()[1].site_name(), "a");
-  EXPECT_EQ(e.operands()[2].site_name(), "b");
-  EXPECT_EQ(parse_expr("(a | b) | c"), parse_expr("a | (b | c)"));
-  EXPECT_EQ(parse_expr("(a & b) & c"), parse_expr("a & (b & c)"));
+  EXPECT_EQ(operands(e)[0].site_name(), "c");
+  EXPECT_EQ(operands(e)[1].site_name(), "a");
+  EXPECT_EQ(operands(e)[2].site_name(), "b");
+  EXPECT_EQ(tree("(a | b) | c"), "(| a b c)");
+  EXPECT_EQ(tree("a | (b | c)"), "(| a b c)");
+  EXPECT_EQ(tree("(a & b) & c"), "(& a b c)");
+  EXPECT_EQ(tree("a & ((b & c) & d) & e"), "(& a b c d e)");
+  EXPECT_EQ(parse_ok("(a & b) & c"), parse_ok("a & (b & c)"));
 }
 
 TEST(ScopeParser, OrderOfAlternativesIsSignificant) {
-  EXPECT_NE(parse_expr("a | b"), parse_expr("b | a"));
+  EXPECT_NE(parse_ok("a | b"), parse_ok("b | a"));
 }
 
 TEST(ScopeParser, DotIsTheReceivingSite) {
-  EXPECT_EQ(parse_expr(".").kind(), ScopeExpr::Kind::kLocal);
-  EXPECT_EQ(parse_expr("paris & ."), ScopeExpr::all_of({S("paris"), ScopeExpr::local()}));
+  EXPECT_EQ(parse_ok(".").binding(0).expr.kind(), ScopeExpr::Kind::kLocal);
+  EXPECT_EQ(tree("paris & ."), "(& paris .)");
 }
 
 TEST(ScopeParser, RecordsSiteColumns) {
-  const ScopeExpr e = parse_expr("paris & (nantes | rennes)");
-  EXPECT_EQ(e.operands()[0].column(), 1u);
-  EXPECT_EQ(e.operands()[1].operands()[0].column(), 10u);
-  EXPECT_EQ(e.operands()[1].operands()[1].column(), 19u);
+  const Scope scope = parse_ok("paris & (nantes | rennes)");
+  const ScopeExpr e = scope.binding(0).expr;
+  EXPECT_EQ(operands(e)[0].column(), 1u);
+  EXPECT_EQ(operands(operands(e)[1])[0].column(), 10u);
+  EXPECT_EQ(operands(operands(e)[1])[1].column(), 19u);
 }
 
 TEST(ScopeParser, BareExpressionIsTheWildcardBinding) {
@@ -75,17 +90,18 @@ TEST(ScopeParser, BareExpressionIsTheWildcardBinding) {
 TEST(ScopeParser, BindingsKeepResourceAndGroup) {
   auto s = parse_scope("deployments.apps: paris, pods: nantes | ., *: rennes");
   ASSERT_TRUE(s) << s.error().render();
-  ASSERT_EQ(s->bindings.size(), 3u);
-  EXPECT_EQ(s->bindings[0].resource, (ResourcePattern{"deployments", "apps"}));
-  EXPECT_EQ(s->bindings[1].resource, (ResourcePattern{"pods", ""}));
-  EXPECT_TRUE(s->bindings[2].resource.is_wildcard());
-  EXPECT_EQ(s->bindings[1].expr, ScopeExpr::any_of({S("nantes"), ScopeExpr::local()}));
+  ASSERT_EQ(s->binding_count(), 3u);
+  EXPECT_EQ(s->binding(0).resource, (ResourcePattern{"deployments", "apps"}));
+  EXPECT_EQ(s->binding(1).resource, (ResourcePattern{"pods", ""}));
+  EXPECT_TRUE(s->binding(2).resource.is_wildcard());
+  EXPECT_EQ(tree(s->binding(1).expr), "(| nantes .)");
+  EXPECT_EQ(tree(s->binding(2).expr), "rennes");
 }
 
 TEST(ScopeParser, KeepsSourceText) {
   auto s = parse_scope("  paris&nantes");
   ASSERT_TRUE(s);
-  EXPECT_EQ(s->source, "  paris&nantes");
+  EXPECT_EQ(s->source(), "  paris&nantes");
 }
 
 TEST(ScopeParser, RejectsDanglingAndWithCaretUnderTheFault) {
@@ -212,7 +228,7 @@ TEST(ScopeParser, CanonicalFormOfTheLongestScopeParsesAgain) {
 
 TEST(ScopeParser, AcceptsNestingUpToTheLimit) {
   const std::string text = std::string(kMaxNesting, '(') + "paris" + std::string(kMaxNesting, ')');
-  EXPECT_EQ(parse_expr(text), S("paris"));
+  EXPECT_EQ(tree(text), "paris");
 }
 
 TEST(ScopeParser, RejectsNestingBeyondTheLimitWithoutRecursingFurther) {
@@ -261,8 +277,8 @@ TEST(ScopeErrorCode, ConvertsToErrorCodeWithItsCategory) {
 }
 
 TEST(ScopePrinter, PrintsOnlyTheParenthesesPrecedenceNeeds) {
-  EXPECT_EQ(to_string(parse_expr("((a & b)) | ((c))")), "a & b | c");
-  EXPECT_EQ(to_string(parse_expr("a & (b | c) & d")), "a & (b | c) & d");
+  EXPECT_EQ(to_string(parse_ok("((a & b)) | ((c))")), "a & b | c");
+  EXPECT_EQ(to_string(parse_ok("a & (b | c) & d")), "a & (b | c) & d");
 }
 
 TEST(ScopeLabel, AcceptsDns1123LabelsOnly) {

@@ -27,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::abort();
   }
   static const SiteView view("paris", {{"nantes", true}, {"rennes", false}, {"lyon", true}});
-  for (const Binding& b : scope->bindings) {
+  for (const Binding b : scope->bindings()) {
     auto plan = evaluate(*scope, view, {b.resource.plural, b.resource.group});
     if (plan && plan->alternatives.empty()) {
       std::abort();

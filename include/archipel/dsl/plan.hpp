@@ -66,8 +66,7 @@ struct PlannedSite {
 
 /// One way to satisfy the scope: run on every site of `sites` (in parallel) and merge.
 struct Alternative {
-  /// Distinct, in the order first written. Inline for up to four sites: planning a request
-  /// allocates once for the usual scopes.
+  /// Distinct, in the order first written. Inline for up to four sites.
   boost::container::small_vector<PlannedSite, 4> sites;
   friend bool operator==(const Alternative&, const Alternative&) = default;
 };
@@ -75,7 +74,11 @@ struct Alternative {
 /// What to execute for a request: alternatives tried in order until one succeeds ('|'), each a
 /// set of sites run together ('&'). Never empty when evaluation succeeds.
 struct Plan {
-  std::vector<Alternative> alternatives;
+  // User-provided, so that a Plan built in place (in a result) is not zero-filled first.
+  Plan() noexcept {}  // NOLINT(modernize-use-equals-default)
+  /// Inline for up to two alternatives ("a | b", "a & (b | c)"): planning the usual scopes
+  /// allocates nothing.
+  boost::container::small_vector<Alternative, 2> alternatives;
   /// Index of the binding that applied; -1 when no binding matched and the request runs on the
   /// receiving site only (as with no scope at all).
   int binding = -1;
