@@ -15,7 +15,7 @@
 namespace archipel::cli {
 
 int serve_embedded_cluster(const EmbeddedCluster& c,
-                           const std::function<void(std::uint16_t)>& on_listening) {
+                           const std::function<bool(std::uint16_t)>& on_listening) {
   const site::Endpoint& listen = c.listen;
   const std::filesystem::path& data = c.data;
   auto store = cluster::ObjectStore::open(data / "cluster");
@@ -54,7 +54,10 @@ int serve_embedded_cluster(const EmbeddedCluster& c,
   spdlog::info("embedded cluster: serving the Kubernetes API on {}://{}:{}, data in {}",
                c.tls_cert.empty() ? "http" : "https", listen.host, (*server)->port(),
                data.string());
-  on_listening((*server)->port());
+  if (!on_listening((*server)->port())) {
+    (*server)->stop();
+    return kExitFailed;
+  }
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {
@@ -85,6 +88,7 @@ int cluster(const ClusterOptions& o) {
   EmbeddedCluster c{*listen, o.data, o.max_body_bytes, o.tls_cert, o.tls_key, o.bookmark_seconds};
   return serve_embedded_cluster(c, [&](std::uint16_t port) {
     std::cout << "listening on " << listen->host << ":" << port << std::endl;
+    return true;
   });
 }
 

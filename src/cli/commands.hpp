@@ -76,10 +76,11 @@ struct EmbeddedCluster {
   unsigned bookmark_seconds = 60;  ///< interval of BOOKMARK events on watches that allow them
 };
 
-/// Runs the embedded cluster until SIGINT/SIGTERM; `on_listening` receives the bound port.
-/// Shared by `archipel cluster` and `archipel site`.
+/// Runs the embedded cluster until SIGINT/SIGTERM; `on_listening` receives the bound port
+/// (returning false stops the cluster: the command fails). Shared by `archipel cluster` and
+/// `archipel site`.
 int serve_embedded_cluster(const EmbeddedCluster& cluster,
-                           const std::function<void(std::uint16_t)>& on_listening);
+                           const std::function<bool(std::uint16_t)>& on_listening);
 
 struct LinkOptions {
   std::string listen = "127.0.0.1:0";

@@ -3,7 +3,10 @@
 #include "archipel/peer/metrics.hpp"
 #include "archipel/peer/peer_node.hpp"
 #include "archipel/proxy/front_door.hpp"
+#include "archipel/proxy/proxy.hpp"
+#include "archipel/proxy/remote.hpp"
 #include "archipel/proxy/sites.hpp"
+#include "archipel/proxy/upstream.hpp"
 #include "archipel/site/config.hpp"
 #include "cli/commands.hpp"
 
@@ -11,9 +14,12 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <array>
 #include <atomic>
 #include <csignal>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 namespace archipel::cli {
@@ -28,17 +34,35 @@ sigset_t block_stop_signals() {
   return signals;
 }
 
+std::optional<std::string> read_token(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) {
+    return std::nullopt;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string token = text.str();
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
+    token.pop_back();
+  }
+  return token;
+}
+
 // What a site runs beside its Kubernetes, on its own threads: the peer channel (when the site
-// has an identity), the Sites API fed by it, and the front door serving that, /metrics and the
+// has an identity), the Sites API fed by it, the scoped proxy to this site's Kubernetes
+// (`cluster_url`) and to the other sites, and the front door serving them, /metrics and the
 // health endpoints. Stopped in reverse order when the site stops.
 class SiteServices {
  public:
-  int start(const site::SiteConfig& config) {
+  int start(const site::SiteConfig& config, const std::string& cluster_url) {
     std::vector<proxy::SiteDirectory::Peer> directory_peers;
     if (!config.identity.empty()) {
       if (const int code = start_peer_channel(config); code != kExitOk) {
         return code;
       }
+    }
+    if (const int code = start_proxy(config, cluster_url); code != kExitOk) {
+      return code;
     }
     for (const site::PeerConfig& p : config.peers) {
       directory_peers.push_back({p.name, p.address.to_string(), p.public_key});
@@ -54,8 +78,27 @@ class SiteServices {
     proxy::FrontDoor::Options options;
     options.host = config.api.host;
     options.port = config.api.port;
+    options.tls_cert_file = config.api_tls_cert_file.string();
+    options.tls_key_file = config.api_tls_key_file.string();
     proxy::FrontDoor::Services services;
     services.sites = directory_.get();
+    services.proxy = proxy_.get();
+    services.on_request = [](const proxy::ClientRequest& request,
+                             const proxy::RequestRecord& record, std::chrono::nanoseconds took) {
+      std::string sites;
+      for (const std::string& s : record.sites) {
+        sites += (sites.empty() ? "" : ",") + s;
+      }
+      std::string failed;
+      for (const std::string& s : record.failed) {
+        failed += (failed.empty() ? "" : ",") + s;
+      }
+      spdlog::info("{} {} {} verb={} sites=[{}] failed=[{}]{} {:.1f}ms{}{}", request.method,
+                   request.target, record.code, record.verb, sites, failed,
+                   record.failed_over ? " failover" : "",
+                   std::chrono::duration<double, std::milli>(took).count(),
+                   record.user.empty() ? "" : " user=", record.user);
+    };
     services.metrics = [this] {
       base::PrometheusText text;
       if (node_) {
@@ -69,10 +112,14 @@ class SiteServices {
       return kExitFailed;
     }
     front_door_ = std::move(*door);
-    spdlog::info("front door: listening on {}:{} (sites API, /metrics, /healthz)", config.api.host,
-                 front_door_->port());
+    spdlog::info(
+        "front door: listening on {}:{} (scoped Kubernetes API, sites API, /metrics, "
+        "/healthz)",
+        config.api.host, front_door_->port());
     directory_ready_ = true;
-    thread_ = std::thread([this] { io_.run(); });
+    for (auto& t : threads_) {
+      t = std::thread([this] { io_.run(); });
+    }
     return kExitOk;
   }
 
@@ -81,12 +128,73 @@ class SiteServices {
     node_.reset();
     guard_.reset();
     io_.stop();
-    if (thread_.joinable()) {
-      thread_.join();
+    for (auto& t : threads_) {
+      if (t.joinable()) {
+        t.join();
+      }
     }
   }
 
  private:
+  int start_proxy(const site::SiteConfig& config, const std::string& cluster_url) {
+    proxy::Upstream::Options upstream;
+    upstream.url = cluster_url;
+    const site::ClusterConfig& c = config.cluster;
+    if (c.mode == site::ClusterConfig::Mode::kEmbedded) {
+      // Our own process on loopback, with the certificate it serves (often self-signed).
+      upstream.insecure_skip_tls_verify = true;
+    } else {
+      if (!c.token_file.empty()) {
+        auto token = read_token(c.token_file);
+        if (!token) {
+          std::cerr << "archipel: cannot read cluster.token_file " << c.token_file.string() << "\n";
+          return kExitUsage;
+        }
+        upstream.bearer_token = *token;
+      }
+      upstream.ca_file = c.ca_file.string();
+      upstream.client_cert_file = c.client_cert_file.string();
+      upstream.client_key_file = c.client_key_file.string();
+      upstream.insecure_skip_tls_verify = c.insecure_skip_tls_verify;
+    }
+    auto local = proxy::Upstream::create(io_, upstream);
+    if (!local) {
+      std::cerr << "archipel: cluster: " << local.error() << "\n";
+      return kExitUsage;
+    }
+    local_ = std::shared_ptr<proxy::Upstream>(std::move(*local));
+    if (node_) {
+      proxy::serve_remote_requests(*node_, local_);
+    }
+    proxy::Proxy::Options options;
+    options.site = config.name;
+    for (const site::ClientTokenConfig& t : config.client_tokens) {
+      options.tokens.push_back({t.token, t.user, t.sites});
+    }
+    proxy::Proxy::Sites sites;
+    sites.local = local_;
+    sites.peers = node_.get();
+    std::vector<std::string> peer_names;
+    for (const site::PeerConfig& p : config.peers) {
+      peer_names.push_back(p.name);
+    }
+    sites.view = [this, name = config.name, peer_names] {
+      std::vector<dsl::SiteView::Site> peers;
+      const auto status = node_ ? node_->status() : std::vector<peer::PeerStatus>();
+      for (const std::string& p : peer_names) {
+        bool reachable = false;
+        for (const peer::PeerStatus& s : status) {
+          reachable =
+              reachable || (s.name == p && s.connected && s.state != peer::PeerState::kDown);
+        }
+        peers.push_back({p, reachable});
+      }
+      return dsl::SiteView(name, std::move(peers));
+    };
+    proxy_ = std::make_unique<proxy::Proxy>(std::move(options), std::move(sites));
+    return kExitOk;
+  }
+
   int start_peer_channel(const site::SiteConfig& config) {
     auto identity = peer::Identity::load(config.identity);
     if (!identity) {
@@ -139,8 +247,10 @@ class SiteServices {
   std::unique_ptr<peer::PeerNode> node_;
   std::unique_ptr<proxy::SiteDirectory> directory_;
   std::atomic<bool> directory_ready_{false};
+  std::shared_ptr<proxy::Upstream> local_;
+  std::unique_ptr<proxy::Proxy> proxy_;
   std::unique_ptr<proxy::FrontDoor> front_door_;
-  std::thread thread_;
+  std::array<std::thread, 2> threads_;
 };
 
 }  // namespace
@@ -169,26 +279,29 @@ int site(const SiteOptions& o) {
     return kExitOk;
   }
 
-  // The site's components start here as their issues land: the peer channel (when the site has
-  // an identity), the front door, and the embedded cluster.
-  if (config->cluster.mode != site::ClusterConfig::Mode::kEmbedded) {
-    // sigwait below needs the signals blocked in every thread, the services' included.
-    block_stop_signals();
-  }
+  // The embedded cluster first (its port may be chosen by the system), then the peer channel,
+  // the proxy and the front door in front of it.
   SiteServices services;
-  if (const int code = services.start(*config); code != kExitOk) {
-    return code;
-  }
   if (config->cluster.mode == site::ClusterConfig::Mode::kEmbedded) {
     EmbeddedCluster c;
     c.listen = config->cluster.listen;
     c.data = config->data_dir;
     c.tls_cert = config->cluster.tls_cert_file;
     c.tls_key = config->cluster.tls_key_file;
-    return serve_embedded_cluster(c, [](std::uint16_t) {});
+    int services_code = kExitOk;
+    const int code = serve_embedded_cluster(c, [&](std::uint16_t port) {
+      const std::string url = std::string(c.tls_cert.empty() ? "http" : "https") + "://" +
+                              site::Endpoint{c.listen.host, port}.to_string();
+      services_code = services.start(*config, url);
+      return services_code == kExitOk;
+    });
+    return services_code != kExitOk ? services_code : code;
   }
-  // An external kube-apiserver needs nothing local yet: the proxy (issue #5) will front it.
+  // sigwait below needs the signals blocked in every thread, the services' included.
   const sigset_t signals = block_stop_signals();
+  if (const int code = services.start(*config, config->cluster.url); code != kExitOk) {
+    return code;
+  }
   spdlog::info("site running with external cluster {}; stop with SIGINT or SIGTERM",
                config->cluster.url);
   int received = 0;

@@ -1,6 +1,7 @@
 #include "archipel/cluster/api_server.hpp"
 
 #include "asio/listen.hpp"
+#include "asio/tls.hpp"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
@@ -102,21 +103,13 @@ class ApiServerImpl final : public ApiServer {
       : io_(io), api_(api), options_(std::move(options)), acceptor_(asio::make_strand(io)) {}
 
   boost::system::result<void, std::string> listen() {
-    beast::error_code ec;
     if (!options_.tls_cert_file.empty()) {
-      tls_ = std::make_unique<ssl::context>(ssl::context::tls_server);
-      tls_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                        ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-      tls_->use_certificate_chain_file(options_.tls_cert_file, ec);
-      if (!ec) {
-        tls_->use_private_key_file(options_.tls_key_file, ssl::context::pem, ec);
+      auto context = net::server_tls_context(options_.tls_cert_file, options_.tls_key_file);
+      if (!context) {
+        return boost::system::result<void, std::string>(boost::system::in_place_error,
+                                                        context.error());
       }
-      if (ec) {
-        return boost::system::result<void, std::string>(
-            boost::system::in_place_error, "cannot load the TLS certificate " +
-                                               options_.tls_cert_file + " / key " +
-                                               options_.tls_key_file + ": " + ec.message());
-      }
+      tls_ = std::move(*context);
     }
     auto port = net::listen(acceptor_, options_.host, options_.port);
     if (!port) {

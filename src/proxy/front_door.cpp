@@ -1,6 +1,7 @@
 #include "archipel/proxy/front_door.hpp"
 
 #include "asio/listen.hpp"
+#include "asio/tls.hpp"
 
 #include "archipel/base/prometheus.hpp"
 
@@ -11,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -18,6 +20,8 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
 
@@ -33,7 +37,9 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 using asio::awaitable;
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
@@ -51,7 +57,8 @@ struct SiteWatch {
   std::chrono::seconds timeout{1800};
 };
 
-using Routed = std::variant<Reply, SiteWatch>;
+// What the front door answers itself; std::monostate: the proxy's business.
+using Routed = std::variant<std::monostate, Reply, SiteWatch>;
 
 Reply status_reply(const kube::Status& s) {
   return Reply{static_cast<http::status>(s.code), "application/json",
@@ -81,8 +88,13 @@ constexpr std::string_view kResources =
     R"("verbs":["get","list","watch"],"categories":["archipel"]}]})";
 
 // Decides what a request gets. No I/O: watches come back as a SiteWatch for the session to run.
+// A /scope/…/ prefix does not change what the front door serves itself.
 Routed route(const http::request<http::string_body>& req, const FrontDoor::Services& services) {
-  auto url = boost::urls::parse_origin_form(req.target());
+  std::string target(req.target());
+  if (!take_path_scope(target)) {
+    return std::monostate();  // the proxy explains what is wrong with the prefix
+  }
+  auto url = boost::urls::parse_origin_form(target);
   if (!url) {
     return status_reply(kube::Status::bad_request("malformed request target"));
   }
@@ -97,17 +109,16 @@ Routed route(const http::request<http::string_body>& req, const FrontDoor::Servi
     return Reply{http::status::ok, std::string(base::PrometheusText::kContentType),
                  services.metrics ? services.metrics() : std::string()};
   }
-  // Discovery of what the front door serves itself (the proxy, #5, merges the sites' clusters'
-  // groups into these): enough for kubectl to find `sites`.
-  if (path == "/api" || path == "/api/") {
+  // Discovery of the archipel.io group; the proxy adds it to the clusters' /apis.
+  if (services.proxy == nullptr && (path == "/api" || path == "/api/")) {
     return Reply{http::status::ok, "application/json",
                  R"({"kind":"APIVersions","versions":["v1"],"serverAddressByClientCIDRs":[]})"};
   }
-  if (path == "/api/v1" || path == "/api/v1/") {
+  if (services.proxy == nullptr && (path == "/api/v1" || path == "/api/v1/")) {
     return Reply{http::status::ok, "application/json",
                  R"({"kind":"APIResourceList","groupVersion":"v1","resources":[]})"};
   }
-  if (path == "/apis" || path == "/apis/") {
+  if (services.proxy == nullptr && (path == "/apis" || path == "/apis/")) {
     return Reply{
         http::status::ok, "application/json",
         R"({"kind":"APIGroupList","apiVersion":"v1","groups":[)" + std::string(kGroup) + "]}"};
@@ -159,7 +170,50 @@ Routed route(const http::request<http::string_body>& req, const FrontDoor::Servi
     }
     return Reply{http::status::ok, "application/json", std::move(*site)};
   }
+  if (services.proxy != nullptr) {
+    return std::monostate();
+  }
   return status_reply(kube::Status::no_route(path));
+}
+
+bool is_group_list_path(std::string_view target) {
+  std::string t(target);
+  if (!take_path_scope(t)) {
+    return false;
+  }
+  const std::string_view path = std::string_view(t).substr(0, t.find('?'));
+  return path == "/apis" || path == "/apis/";
+}
+
+// The clusters' group list with the archipel.io group added; unchanged when it is not one.
+std::string with_archipel_group(const std::string& body) {
+  boost::system::error_code ec;
+  boost::json::value doc = boost::json::parse(body, ec);
+  if (ec || !doc.is_object()) {
+    return body;
+  }
+  auto* groups = doc.as_object().if_contains("groups");
+  if (groups == nullptr || !groups->is_array()) {
+    return body;
+  }
+  for (const auto& g : groups->as_array()) {
+    const auto* name = g.is_object() ? g.as_object().if_contains("name") : nullptr;
+    if (name != nullptr && name->is_string() && name->as_string() == "archipel.io") {
+      return body;
+    }
+  }
+  groups->as_array().push_back(boost::json::parse(kGroup));
+  return boost::json::serialize(doc);
+}
+
+bool streaming_request(std::string_view target) {
+  for (const char* key : {"watch", "follow"}) {
+    const auto v = query_param(target, key);
+    if (v && (*v == "1" || *v == "true")) {
+      return true;
+    }
+  }
+  return false;
 }
 
 // Lines a watch has received and not yet written: filled by the directory's listener on the
@@ -178,17 +232,29 @@ struct DoorConfig {
   FrontDoor::Services services;
 };
 
-class Session : public std::enable_shared_from_this<Session> {
+class SessionBase {
  public:
-  Session(tcp::socket socket, std::shared_ptr<const DoorConfig> door)
-      : stream_(std::move(socket)), door_(std::move(door)) {}
+  virtual ~SessionBase() = default;
+  virtual void close() = 0;
+};
+
+template <class Stream>
+constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+// One client connection, plain (beast::tcp_stream) or TLS (beast::ssl_stream of one).
+template <class Stream>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  template <class... Args>
+  Session(std::shared_ptr<const DoorConfig> door, Args&&... args)
+      : stream_(std::forward<Args>(args)...), door_(std::move(door)) {}
   asio::any_io_executor executor() { return stream_.get_executor(); }
   static awaitable<void> run(std::shared_ptr<Session> self);
-  void close() {
-    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+  void close() override {
+    asio::post(stream_.get_executor(), [self = this->shared_from_this()] {
       self->closing_ = true;
       beast::error_code ignored;
-      self->stream_.socket().close(ignored);
+      self->lowest().socket().close(ignored);
       if (auto q = self->watch_.lock()) {
         q->wake.cancel();
       }
@@ -198,9 +264,15 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   awaitable<void> serve(std::shared_ptr<Session> self);
   awaitable<void> serve_watch(unsigned version, const SiteWatch& w);
+  // Hands the request to the proxy and streams its answer; false: the connection must close.
+  awaitable<bool> serve_proxied(http::request<http::string_body>& req);
   awaitable<bool> write_chunk(std::string data);
+  // Reads until the client closes the connection (it ends a watch that way), then calls
+  // `on_close` on the session's executor.
+  void notice_close(std::function<void()> on_close);
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   std::shared_ptr<const DoorConfig> door_;
   bool closing_ = false;
   std::weak_ptr<WatchQueue> watch_;
@@ -226,6 +298,14 @@ class FrontDoorImpl final : public FrontDoor {
   }
 
   boost::system::result<void, std::string> listen() {
+    if (!options_.tls_cert_file.empty()) {
+      auto context = net::server_tls_context(options_.tls_cert_file, options_.tls_key_file);
+      if (!context) {
+        return boost::system::result<void, std::string>(boost::system::in_place_error,
+                                                        context.error());
+      }
+      tls_ = std::move(*context);
+    }
     auto port = net::listen(acceptor_, options_.host, options_.port);
     if (!port) {
       return boost::system::result<void, std::string>(boost::system::in_place_error, port.error());
@@ -248,37 +328,66 @@ class FrontDoorImpl final : public FrontDoor {
         }
         continue;
       }
-      auto session = std::make_shared<Session>(std::move(socket), config_);
-      {
-        std::lock_guard lock(mu_);
-        sessions_.remove_if([](const std::weak_ptr<Session>& w) { return w.expired(); });
-        sessions_.push_back(session);
+      if (tls_) {
+        spawn(std::make_shared<Session<TlsStream>>(config_, std::move(socket), *tls_));
+      } else {
+        spawn(std::make_shared<Session<beast::tcp_stream>>(config_, std::move(socket)));
       }
-      asio::co_spawn(session->executor(), Session::run(session), asio::detached);
     }
+  }
+
+  template <class S>
+  void spawn(std::shared_ptr<S> session) {
+    {
+      std::lock_guard lock(mu_);
+      sessions_.remove_if([](const std::weak_ptr<SessionBase>& w) { return w.expired(); });
+      sessions_.push_back(session);
+    }
+    asio::co_spawn(session->executor(), S::run(session), asio::detached);
   }
 
   asio::io_context& io_;
   tcp::acceptor acceptor_;
   std::shared_ptr<const DoorConfig> config_;
   const Options& options_;
+  std::unique_ptr<ssl::context> tls_;
   std::uint16_t port_ = 0;
   std::mutex mu_;
-  std::list<std::weak_ptr<Session>> sessions_;
+  std::list<std::weak_ptr<SessionBase>> sessions_;
 };
 
-awaitable<void> Session::run(std::shared_ptr<Session> self) {
+template <class Stream>
+awaitable<void> Session<Stream>::run(std::shared_ptr<Session> self) {
+  if constexpr (kTls<Stream>) {
+    self->lowest().expires_after(std::chrono::seconds(10));
+    auto [ec] = co_await self->stream_.async_handshake(ssl::stream_base::server, use_nothrow);
+    if (ec) {
+      co_return;  // not a TLS client, or it went away
+    }
+  }
   co_await self->serve(self);
 }
 
-awaitable<void> Session::serve(std::shared_ptr<Session> self) {
+template <class Stream>
+void Session<Stream>::notice_close(std::function<void()> on_close) {
+  auto probe = std::make_shared<char>();
+  stream_.async_read_some(asio::buffer(probe.get(), 1),
+                          [self = this->shared_from_this(), probe, on_close = std::move(on_close)](
+                              beast::error_code, std::size_t) {
+                            self->closing_ = true;
+                            on_close();
+                          });
+}
+
+template <class Stream>
+awaitable<void> Session<Stream>::serve(std::shared_ptr<Session> self) {
   beast::flat_buffer buffer;
   const auto& options = door_->options;
   while (!closing_) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
     parser.body_limit(options.max_body_bytes);
-    stream_.expires_after(options.idle_timeout);
+    lowest().expires_after(options.idle_timeout);
     auto [ec, n] = co_await http::async_read(stream_, buffer, parser, use_nothrow);
     if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted ||
         ec == beast::error::timeout || ec == asio::error::eof ||
@@ -301,12 +410,18 @@ awaitable<void> Session::serve(std::shared_ptr<Session> self) {
       res.body() = reply.body;
       res.keep_alive(false);
       res.prepare_payload();
-      stream_.expires_after(std::chrono::seconds(10));
+      lowest().expires_after(std::chrono::seconds(10));
       co_await http::async_write(stream_, res, use_nothrow);
       break;
     }
     http::request<http::string_body> req = parser.release();
     Routed routed = route(req, door_->services);
+    if (std::holds_alternative<std::monostate>(routed)) {
+      if (!co_await serve_proxied(req)) {
+        break;
+      }
+      continue;
+    }
     if (auto* w = std::get_if<SiteWatch>(&routed)) {
       spdlog::debug("front door: {} {} watch", std::string(req.method_string()),
                     std::string(req.target()));
@@ -325,25 +440,122 @@ awaitable<void> Session::serve(std::shared_ptr<Session> self) {
     if (req.method() == http::verb::head) {
       res.body().clear();
     }
-    stream_.expires_after(std::chrono::seconds(30));
+    lowest().expires_after(std::chrono::seconds(30));
     auto [wec, wn] = co_await http::async_write(stream_, res, use_nothrow);
     if (wec || !res.keep_alive()) {
       break;
     }
   }
   beast::error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  if constexpr (kTls<Stream>) {
+    lowest().expires_after(std::chrono::seconds(5));
+    co_await stream_.async_shutdown(use_nothrow);
+  }
+  lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
   (void)self;
 }
 
-awaitable<bool> Session::write_chunk(std::string data) {
-  stream_.expires_after(std::chrono::seconds(30));
+template <class Stream>
+awaitable<bool> Session<Stream>::serve_proxied(http::request<http::string_body>& req) {
+  const auto started = std::chrono::steady_clock::now();
+  ClientRequest request;
+  request.method = std::string(req.method_string());
+  request.target = std::string(req.target());
+  const bool group_list = req.method() == http::verb::get && is_group_list_path(request.target);
+  for (const auto& field : req) {
+    if (group_list && field.name() == http::field::accept) {
+      continue;  // the legacy group list, which the archipel.io group is added to
+    }
+    request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  if (group_list) {
+    request.headers.emplace_back("Accept", "application/json");
+  }
+  request.body = std::move(req.body());
+  RequestRecord record;
+  std::shared_ptr<Answer> answer = co_await door_->services.proxy->serve(request, record);
+  if (group_list && answer->status == 200) {
+    auto body = co_await read_body(*answer, 16 * 1024 * 1024);
+    if (body) {
+      Headers headers = answer->headers;
+      answer = complete_answer(200, std::move(headers), with_archipel_group(*body));
+    }
+  }
+  if (door_->services.on_request) {
+    door_->services.on_request(request, record, std::chrono::steady_clock::now() - started);
+  }
+
+  const bool streaming = streaming_request(request.target) && !answer->length;
+  http::response<http::buffer_body> res{static_cast<http::status>(answer->status), req.version()};
+  for (const auto& [name, value] : answer->headers) {
+    res.insert(name, value);
+  }
+  const bool keep_alive = req.keep_alive() && !streaming;
+  res.keep_alive(keep_alive);
+  if (answer->length) {
+    res.content_length(*answer->length);
+  } else {
+    res.chunked(true);
+  }
+  res.body().data = nullptr;
+  res.body().more = true;
+  http::response_serializer<http::buffer_body> sr{res};
+  lowest().expires_after(std::chrono::seconds(30));
+  if (auto [ec, n] = co_await http::async_write_header(stream_, sr, use_nothrow); ec) {
+    answer->abort();
+    co_return false;
+  }
+  if (streaming) {
+    // The client ends a watch by closing the connection: notice it while the answer is quiet.
+    std::weak_ptr<Answer> weak = answer;
+    notice_close([weak] {
+      if (auto a = weak.lock()) {
+        a->abort();
+      }
+    });
+  }
+  const bool head_only = req.method() == http::verb::head;
+  for (;;) {
+    auto piece = co_await answer->next();
+    if (!piece) {
+      // The site failed mid-answer: the client sees the body cut short, as from the site.
+      co_return false;
+    }
+    if (!*piece || head_only) {
+      res.body().data = nullptr;
+      res.body().more = false;
+    } else {
+      res.body().data = (*piece)->data();
+      res.body().size = (*piece)->size();
+      res.body().more = true;
+    }
+    if (streaming) {
+      lowest().expires_never();
+    } else {
+      lowest().expires_after(std::chrono::seconds(30));
+    }
+    auto [ec, n] = co_await http::async_write(stream_, sr, use_nothrow);
+    if (ec && ec != http::error::need_buffer) {
+      answer->abort();
+      co_return false;
+    }
+    if (!*piece || head_only) {
+      break;
+    }
+  }
+  co_return keep_alive && !closing_;
+}
+
+template <class Stream>
+awaitable<bool> Session<Stream>::write_chunk(std::string data) {
+  lowest().expires_after(std::chrono::seconds(30));
   auto [ec, n] = co_await asio::async_write(
       stream_, http::make_chunk(asio::const_buffer(data.data(), data.size())), use_nothrow);
   co_return !ec;
 }
 
-awaitable<void> Session::serve_watch(unsigned version, const SiteWatch& w) {
+template <class Stream>
+awaitable<void> Session<Stream>::serve_watch(unsigned version, const SiteWatch& w) {
   auto queue = std::make_shared<WatchQueue>(stream_.get_executor());
   watch_ = queue;
   std::weak_ptr<WatchQueue> weak = queue;
@@ -362,7 +574,7 @@ awaitable<void> Session::serve_watch(unsigned version, const SiteWatch& w) {
   res.chunked(true);
   res.keep_alive(false);
   http::response_serializer<http::empty_body> sr{res};
-  stream_.expires_after(std::chrono::seconds(30));
+  lowest().expires_after(std::chrono::seconds(30));
   if (auto [ec, n] = co_await http::async_write_header(stream_, sr, use_nothrow); ec) {
     co_return;
   }
@@ -375,13 +587,7 @@ awaitable<void> Session::serve_watch(unsigned version, const SiteWatch& w) {
     co_return;
   }
   // The client ends a watch by closing the connection: notice it while waiting for events.
-  auto probe = std::make_shared<char>();
-  stream_.socket().async_read_some(
-      asio::buffer(probe.get(), 1),
-      [self = shared_from_this(), queue, probe](beast::error_code, std::size_t) {
-        self->closing_ = true;
-        queue->wake.cancel();
-      });
+  notice_close([queue] { queue->wake.cancel(); });
   const auto deadline = std::chrono::steady_clock::now() + w.timeout;
   while (!closing_) {
     std::deque<std::string> lines;
@@ -398,7 +604,7 @@ awaitable<void> Session::serve_watch(unsigned version, const SiteWatch& w) {
       break;
     }
     queue->wake.expires_at(deadline);
-    stream_.expires_never();
+    lowest().expires_never();
     co_await queue->wake.async_wait(use_nothrow);
   }
   if (!closing_) {

@@ -191,9 +191,9 @@ SiteConfig read(const Reader& r, const YAML::Node& root) {
   if (!root.IsMap()) {
     r.fail(root, "", "expected a mapping at the top level (site:, listen:, peers:, cluster:)");
   }
-  r.only_keys(
-      root, "",
-      {"site", "listen", "data", "identity", "peers", "cluster", "failure_detector", "log"});
+  r.only_keys(root, "",
+              {"site", "listen", "tls", "data", "identity", "peers", "cluster", "failure_detector",
+               "clients", "log"});
 
   SiteConfig c;
   c.name = *r.scalar(root, "", "site", true);
@@ -205,6 +205,12 @@ SiteConfig read(const Reader& r, const YAML::Node& root) {
   c.peer = r.endpoint(listen, "listen", "peer");
   if (c.api == c.peer) {
     r.fail(listen["peer"], "listen.peer", "same address as listen.api; each needs its own port");
+  }
+
+  if (const YAML::Node tls = r.map(root, "", "tls", false); tls.IsDefined()) {
+    r.only_keys(tls, "tls", {"cert_file", "key_file"});
+    c.api_tls_cert_file = r.path(*r.scalar(tls, "tls", "cert_file", true));
+    c.api_tls_key_file = r.path(*r.scalar(tls, "tls", "key_file", true));
   }
 
   const auto data = r.scalar(root, "", "data", false);
@@ -239,6 +245,9 @@ SiteConfig read(const Reader& r, const YAML::Node& root) {
         if (earlier.name == peer.name) {
           r.fail(p["name"], key + ".name", "peer '" + peer.name + "' is listed twice");
         }
+      }
+      if (!c.identity.empty() && peer.public_key.empty()) {
+        r.fail(p, key + ".public_key", "required when the site has an identity");
       }
       c.peers.push_back(std::move(peer));
     }
@@ -321,6 +330,59 @@ SiteConfig read(const Reader& r, const YAML::Node& root) {
     if (c.detector.suspect_phi >= c.detector.down_phi) {
       r.fail(fd, "failure_detector",
              "suspect_phi must be below down_phi (a peer is Suspected before it is Down)");
+    }
+  }
+
+  if (const YAML::Node clients = r.map(root, "", "clients", false); clients.IsDefined()) {
+    r.only_keys(clients, "clients", {"tokens"});
+    const YAML::Node tokens = clients["tokens"];
+    if (!tokens.IsSequence()) {
+      r.fail(tokens.IsDefined() ? tokens : clients, "clients.tokens",
+             "expected a list of {user, token_file, sites}");
+    }
+    for (std::size_t i = 0; i < tokens.size(); ++i) {
+      const std::string key = "clients.tokens[" + std::to_string(i) + "]";
+      const YAML::Node t = tokens[i];
+      if (!t.IsMap()) {
+        r.fail(t, key, "expected {user: NAME, token_file: PATH, sites: [SITE, ...]}");
+      }
+      r.only_keys(t, key, {"user", "token_file", "sites"});
+      ClientTokenConfig token;
+      token.user = *r.scalar(t, key, "user", true);
+      const std::filesystem::path file = r.path(*r.scalar(t, key, "token_file", true));
+      std::ifstream in(file, std::ios::binary);
+      std::ostringstream text;
+      text << in.rdbuf();
+      token.token = text.str();
+      while (!token.token.empty() && std::isspace(static_cast<unsigned char>(token.token.back()))) {
+        token.token.pop_back();
+      }
+      if (!in || token.token.empty()) {
+        r.fail(t["token_file"], key + ".token_file",
+               "cannot read a token from '" + file.string() + "'");
+      }
+      if (const YAML::Node sites = t["sites"]; sites.IsDefined()) {
+        if (!sites.IsSequence()) {
+          r.fail(sites, key + ".sites", "expected a list of site names");
+        }
+        for (std::size_t j = 0; j < sites.size(); ++j) {
+          const std::string site_key = key + ".sites[" + std::to_string(j) + "]";
+          const std::string name = sites[j].IsScalar() ? sites[j].Scalar() : "";
+          const bool known =
+              name == c.name || std::any_of(c.peers.begin(), c.peers.end(),
+                                            [&](const PeerConfig& p) { return p.name == name; });
+          if (!known) {
+            r.fail(sites[j], site_key, "'" + name + "' is neither this site nor one of its peers");
+          }
+          token.sites.push_back(name);
+        }
+      }
+      for (const ClientTokenConfig& earlier : c.client_tokens) {
+        if (earlier.token == token.token) {
+          r.fail(t, key, "the same token as user '" + earlier.user + "'");
+        }
+      }
+      c.client_tokens.push_back(std::move(token));
     }
   }
 

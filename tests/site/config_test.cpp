@@ -189,6 +189,13 @@ TEST(SiteConfig, ReadsIdentityAndPinnedPublicKeys) {
   yaml = replace(yaml, "    address: 127.0.0.1:7201\n",
                  "    address: 127.0.0.1:7201\n    public_key: "
                  "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n");
+  // Every peer's key is pinned once the site has an identity.
+  const ConfigError missing = error_of(yaml);
+  EXPECT_EQ(missing.key, "peers[1].public_key");
+  EXPECT_NE(missing.message.find("required when the site has an identity"), std::string::npos);
+  yaml = replace(yaml, "    address: \"[::1]:7301\"\n",
+                 "    address: \"[::1]:7301\"\n    public_key: "
+                 "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n");
   auto c = parse_site_config(yaml, "/etc/archipel/paris.yaml");
   ASSERT_TRUE(c) << c.error().render();
   EXPECT_EQ(c->identity, std::filesystem::path("/etc/archipel/keys/paris.key"));

@@ -1,11 +1,12 @@
 #pragma once
 
-// The site's front door (`listen.api`): an HTTP/1.1 server speaking the Kubernetes API. So far
-// it serves what the site itself knows — the Sites API (sites.hpp), Prometheus metrics on
-// /metrics, /healthz /livez /readyz — and answers every other path with a Kubernetes 404
-// Status; scoped execution on the sites' clusters comes with the proxy (issue #5).
-// Asio types stay out of this header.
+// The site's front door (`listen.api`): an HTTP/1.1 server speaking the Kubernetes API. It
+// serves what the site itself knows — the Sites API (sites.hpp), Prometheus metrics on
+// /metrics, /healthz /livez /readyz — and hands every other request to the scoped proxy
+// (proxy.hpp), streaming its answer back; the archipel.io group is added to the clusters'
+// discovery. Asio types stay out of this header.
 
+#include "archipel/proxy/proxy.hpp"
 #include "archipel/proxy/sites.hpp"
 
 #include <boost/system/result.hpp>
@@ -30,10 +31,19 @@ class FrontDoor {
     std::chrono::seconds idle_timeout{120};
     std::size_t max_header_bytes = 64 * 1024;
     std::size_t max_body_bytes = 3 * 1024 * 1024;
+    /// Serve HTTPS with this PEM certificate chain and key (both, or neither: plain HTTP).
+    /// Clients send bearer tokens only over HTTPS.
+    std::string tls_cert_file;
+    std::string tls_key_file;
   };
   /// What the front door serves; each must outlive it.
   struct Services {
     SiteDirectory* sites = nullptr;
+    /// Runs every other request; nullptr: they are answered 404.
+    Proxy* proxy = nullptr;
+    /// Called after each proxied request (metrics, access log); on the session's thread.
+    std::function<void(const ClientRequest&, const RequestRecord&, std::chrono::nanoseconds)>
+        on_request;
     /// The body of /metrics (Prometheus text).
     std::function<std::string()> metrics;
     /// Whether the site is ready for traffic (/readyz; /livez and /healthz only need the

@@ -60,15 +60,27 @@ struct DetectorSettings {
   double down_phi = 8.0;                     ///< phi at which a peer becomes Down
 };
 
+/// A client allowed through the front door (`clients.tokens[]`): who, their bearer token (read
+/// from token_file), and the sites they may run requests on (empty: every site).
+struct ClientTokenConfig {
+  std::string user;
+  std::string token;
+  std::vector<std::string> sites;
+};
+
 struct SiteConfig {
-  std::string name;                ///< this site's name, a DNS-1123 label
-  Endpoint api;                    ///< the front door: scoped Kubernetes API for clients
-  Endpoint peer;                   ///< the peer channel endpoint other sites dial
-  std::filesystem::path data_dir;  ///< RocksDB and checkpoint images
+  std::string name;                         ///< this site's name, a DNS-1123 label
+  Endpoint api;                             ///< the front door: scoped Kubernetes API for clients
+  std::filesystem::path api_tls_cert_file;  ///< front door HTTPS certificate (tls.cert_file)
+  std::filesystem::path api_tls_key_file;   ///< and key (tls.key_file)
+  Endpoint peer;                            ///< the peer channel endpoint other sites dial
+  std::filesystem::path data_dir;           ///< RocksDB and checkpoint images
   std::filesystem::path identity;  ///< this site's key file (archipel keygen); may be empty
   std::vector<PeerConfig> peers;   ///< the other sites this site knows
   ClusterConfig cluster;
   DetectorSettings detector;
+  /// When not empty, the front door requires one of these bearer tokens.
+  std::vector<ClientTokenConfig> client_tokens;
   base::LogLevel log_level = base::LogLevel::kInfo;
   std::filesystem::path source;  ///< the file it was read from
 };

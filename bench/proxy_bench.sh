@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# The scoped proxy's cost, side by side in one run on the same backend (release build, wrk):
+#   direct   wrk -> the site's Kubernetes (an `archipel cluster` process)
+#   archipel wrk -> the site's front door, no scope (this site only) -> the same cluster
+#   nginx    wrk -> nginx as a plain reverse proxy (keep-alive upstream) -> the same cluster
+# on GET of one ConfigMap; then `&` over three sites against the slowest single site, through
+# the front door of the first (two sites reached over the peer channel). Each figure is the
+# median of RUNS runs. Usage: bench/proxy_bench.sh [RUNS=3] [SECONDS=5]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-3}
+seconds=${2:-5}
+
+cmake -S . -B build/bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DARCHIPEL_TESTS=OFF >/dev/null
+out=$(cmake --build build/bench --target archipel 2>&1) || { echo "$out" >&2; exit 1; }
+bin=build/bench/archipel
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { for _ in $(seq 200); do curl -sf -o /dev/null "$1" && return; sleep 0.05; done; echo "no answer from $1" >&2; exit 1; }
+
+sites=(paris nantes rennes)
+declare -A api peer cluster
+for s in "${sites[@]}"; do
+  api[$s]=$(free_port); peer[$s]=$(free_port); cluster[$s]=$(free_port)
+  "$bin" keygen --site "$s" --out "$tmp/keys" >/dev/null
+done
+key() { awk '{print $3}' "$tmp/keys/$1.pub"; }
+for s in "${sites[@]}"; do
+  "$bin" cluster --listen "127.0.0.1:${cluster[$s]}" --data "$tmp/var/$s-cluster" \
+    --log-level warn >"$tmp/$s-cluster.log" 2>&1 &
+  pids+=($!)
+  {
+    echo "site: $s"
+    echo "listen: {api: \"127.0.0.1:${api[$s]}\", peer: \"127.0.0.1:${peer[$s]}\"}"
+    echo "data: $tmp/var/$s"
+    echo "identity: $tmp/keys/$s.key"
+    echo "peers:"
+    for o in "${sites[@]}"; do
+      [[ $o == "$s" ]] || echo "  - {name: $o, address: \"127.0.0.1:${peer[$o]}\", public_key: \"$(key "$o")\"}"
+    done
+    echo "cluster: {mode: external, url: \"http://127.0.0.1:${cluster[$s]}\"}"
+    echo "log: {level: warn}"
+  } >"$tmp/$s.yaml"
+done
+for s in "${sites[@]}"; do
+  wait_http "http://127.0.0.1:${cluster[$s]}/version"
+  "$bin" site --config "$tmp/$s.yaml" >"$tmp/$s.log" 2>&1 &
+  pids+=($!)
+done
+for s in "${sites[@]}"; do wait_http "http://127.0.0.1:${api[$s]}/healthz"; done
+
+# One ConfigMap per site, named alike.
+for s in "${sites[@]}"; do
+  curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' \
+    --data '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"bench"},"data":{"k":"v"}}' \
+    "http://127.0.0.1:${cluster[$s]}/api/v1/namespaces/default/configmaps"
+done
+# Wait until paris sees both peers connected.
+for _ in $(seq 200); do
+  n=$(curl -sf "http://127.0.0.1:${api[paris]}/metrics" | grep -c '^archipel_peer_connected{peer="[a-z]*"} 1' || true)
+  [[ $n -eq 2 ]] && break
+  sleep 0.05
+done
+
+nginx_port=$(free_port)
+cat >"$tmp/nginx.conf" <<CONF
+daemon off;
+user root;
+worker_processes 2;
+pid $tmp/nginx.pid;
+error_log $tmp/nginx.err;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  upstream cluster { server 127.0.0.1:${cluster[paris]}; keepalive 64; }
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location / {
+      proxy_pass http://cluster;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+CONF
+nginx -c "$tmp/nginx.conf" &
+pids+=($!)
+wait_http "http://127.0.0.1:$nginx_port/version"
+
+# measure URL CONNECTIONS [HEADER]: "req/s p50 p99" of the median run (by req/s).
+measure() {
+  local url=$1 conns=$2 header=${3:-}
+  local results=()
+  for _ in $(seq "$runs"); do
+    local args=(-t2 -c"$conns" -d"${seconds}s" --latency)
+    [[ -n $header ]] && args+=(-H "$header")
+    local text
+    text=$(wrk "${args[@]}" "$url")
+    if grep -q 'Non-2xx' <<<"$text"; then echo "non-2xx answers from $url" >&2; exit 1; fi
+    results+=("$(awk '/^Requests\/sec/ {r=$2} $1 == "50%" {p=$2} $1 == "99%" {q=$2} END {print r, p, q}' <<<"$text")")
+  done
+  printf '%s\n' "${results[@]}" | sort -n | awk -v n="$runs" 'NR == int((n + 1) / 2) {print}'
+}
+# to_us 1.23ms -> 1230
+to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else print n * 1000000 }'; }
+
+path=/api/v1/namespaces/default/configmaps/bench
+printf 'proxy benchmark: GET one ConfigMap, %d runs of %ds each (median run), wrk -t2\n' "$runs" "$seconds"
+printf '%-34s %6s %10s %9s %9s\n' case conns req/s p50 p99
+rows=()
+for conns in 1 16; do
+  direct=$(measure "http://127.0.0.1:${cluster[paris]}$path" $conns)
+  archipel=$(measure "http://127.0.0.1:${api[paris]}$path" $conns)
+  nginx=$(measure "http://127.0.0.1:$nginx_port$path" $conns)
+  for pair in "direct:$direct" "archipel (no scope):$archipel" "nginx reverse proxy:$nginx"; do
+    read -r rps p50 p99 <<<"${pair#*:}"
+    printf '%-34s %6s %10s %9s %9s\n' "${pair%%:*}" $conns "$rps" "$p50" "$p99"
+  done
+  read -r d_rps d50 _ <<<"$direct"; read -r a_rps a50 _ <<<"$archipel"; read -r n_rps n50 _ <<<"$nginx"
+  rows+=("$(awk -v c=$conns -v a="$a_rps" -v n="$n_rps" -v a50="$(to_us "$a50")" -v d50="$(to_us "$d50")" -v n50="$(to_us "$n50")" \
+    'BEGIN {printf "  %2d conns: archipel/nginx throughput %.2f; added p50 archipel %+.0f us, nginx %+.0f us\n", c, a / n, a50 - d50, n50 - d50}')")
+done
+printf '%s\n' "${rows[@]}"
+
+echo
+printf '%-34s %6s %10s %9s %9s\n' "scope (through paris)" conns req/s p50 p99
+declare -A single
+slowest=""
+for s in paris nantes rennes; do
+  single[$s]=$(measure "http://127.0.0.1:${api[paris]}$path" 1 "X-Archipel-Scope: $s")
+  read -r rps p50 p99 <<<"${single[$s]}"
+  printf '%-34s %6s %10s %9s %9s\n' "$s" 1 "$rps" "$p50" "$p99"
+done
+all=$(measure "http://127.0.0.1:${api[paris]}$path" 1 "X-Archipel-Scope: paris & nantes & rennes")
+read -r rps p50 p99 <<<"$all"
+printf '%-34s %6s %10s %9s %9s\n' "paris & nantes & rennes" 1 "$rps" "$p50" "$p99"
+slow50=0
+for s in paris nantes rennes; do
+  read -r _ p50 _ <<<"${single[$s]}"
+  v=$(to_us "$p50")
+  slow50=$(awk -v a="$v" -v b="$slow50" 'BEGIN {print (a > b) ? a : b}')
+done
+read -r _ all50 _ <<<"$all"
+awk -v a="$(to_us "$all50")" -v s="$slow50" 'BEGIN {printf "  & over 3 sites p50 / slowest single site p50: %.2f\n", a / s}'

@@ -1,0 +1,216 @@
+#include "archipel/proxy/remote.hpp"
+
+#include "proxy.pb.h"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace archipel::proxy {
+namespace {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+
+// Beyond a unary request's own timeout, the peer stream lives this much longer, so that the
+// serving site's answer (or its timeout) reaches the receiving site before the stream dies.
+constexpr std::chrono::milliseconds kStreamSlack{2000};
+
+peer::Bytes to_bytes(const google::protobuf::MessageLite& m) {
+  peer::Bytes out(m.ByteSizeLong());
+  m.SerializeToArray(out.data(), static_cast<int>(out.size()));
+  return out;
+}
+
+peer::Bytes to_bytes(std::string_view s) {
+  return peer::Bytes(s.begin(), s.end());
+}
+
+SiteFailure failure(const std::string& site, const peer::RpcError& e) {
+  return SiteFailure{site + ": " +
+                     (e.code == peer::RpcCode::kUnreachable
+                          ? "unreachable"
+                          : std::string(peer::to_string(e.code))) +
+                     (e.message.empty() ? "" : " (" + e.message + ")")};
+}
+
+// The answer as it comes back over the peer stream.
+class RemoteAnswer final : public Answer {
+ public:
+  RemoteAnswer(std::string site, std::shared_ptr<peer::PeerStream> stream)
+      : site_(std::move(site)), stream_(std::move(stream)) {}
+
+  awaitable<SiteResult<std::optional<std::string>>> next() override {
+    if (!stream_) {
+      co_return SiteFailure{site_ + ": aborted"};
+    }
+    auto message = co_await stream_->receive();
+    if (!message) {
+      co_return failure(site_, message.error());
+    }
+    if (!*message) {
+      stream_.reset();
+      co_return std::optional<std::string>();
+    }
+    co_return std::optional<std::string>(std::string((*message)->begin(), (*message)->end()));
+  }
+
+  void abort() noexcept override {
+    if (stream_) {
+      stream_->reset({peer::RpcCode::kCancelled, "the client left"});
+      stream_.reset();
+    }
+  }
+
+ private:
+  std::string site_;
+  std::shared_ptr<peer::PeerStream> stream_;
+};
+
+// The receiving site sends nothing after its request: a receive() ends only when it drops the
+// stream, and then nobody waits for `answer` any more (unless it is `done` already).
+awaitable<void> abort_when_dropped(std::shared_ptr<peer::PeerStream> stream,
+                                   std::shared_ptr<bool> done, Answer* answer) {
+  (void)co_await stream->receive();
+  if (!*done) {
+    answer->abort();
+  }
+}
+
+// Runs on its own strand, with a watcher that aborts the cluster's answer when the receiving
+// site gives up on the stream (its client left a watch).
+awaitable<void> serve_one(std::shared_ptr<Upstream> upstream,
+                          std::shared_ptr<peer::PeerStream> stream, peer::Bytes request) {
+  wire::KubeCall call;
+  if (!call.ParseFromArray(request.data(), static_cast<int>(request.size()))) {
+    stream->reset({peer::RpcCode::kFailed, "malformed kube.request"});
+    co_return;
+  }
+  ForwardRequest forward;
+  forward.method = call.method();
+  forward.target = call.target();
+  for (const auto& h : call.headers()) {
+    if (forwarded_request_header(h.name())) {
+      forward.headers.emplace_back(h.name(), h.value());
+    }
+  }
+  forward.body = call.body();
+  forward.timeout = std::chrono::milliseconds(call.timeout_ms());
+  auto answer = co_await upstream->send(std::move(forward));
+  if (!answer) {
+    stream->reset({peer::RpcCode::kFailed, answer.error().message});
+    co_return;
+  }
+  auto& a = **answer;
+  auto done = std::make_shared<bool>(false);
+  asio::co_spawn(co_await asio::this_coro::executor, abort_when_dropped(stream, done, &a),
+                 asio::detached);
+  wire::KubeAnswerHead head;
+  head.set_status(a.status);
+  for (const auto& [name, value] : a.headers) {
+    auto* h = head.add_headers();
+    h->set_name(name);
+    h->set_value(value);
+  }
+  if (a.length) {
+    head.set_has_length(true);
+    head.set_length(*a.length);
+  }
+  // Messages are named before they are sent: GCC 12 destroys a temporary built in a co_await
+  // operand under a conditional twice.
+  peer::Bytes head_message = to_bytes(head);
+  auto head_sent = co_await stream->send(std::move(head_message));
+  if (!head_sent) {
+    *done = true;
+    a.abort();
+    co_return;
+  }
+  for (;;) {
+    auto piece = co_await a.next();
+    if (!piece) {
+      *done = true;
+      stream->reset({peer::RpcCode::kFailed, piece.error().message});
+      co_return;
+    }
+    const bool last = !*piece;
+    peer::Bytes message;
+    if (!last) {
+      message = to_bytes(**piece);
+    }
+    auto sent = co_await stream->send(std::move(message), last);
+    if (!sent || last) {
+      *done = true;
+      if (!sent) {
+        a.abort();
+      }
+      co_return;
+    }
+  }
+}
+
+awaitable<void> serve_on_strand(std::shared_ptr<Upstream> upstream,
+                                std::shared_ptr<peer::PeerStream> stream, peer::Bytes request) {
+  auto strand = asio::make_strand(co_await asio::this_coro::executor);
+  co_await asio::co_spawn(strand,
+                          serve_one(std::move(upstream), std::move(stream), std::move(request)),
+                          asio::use_awaitable);
+}
+
+}  // namespace
+
+void serve_remote_requests(peer::PeerNode& node, std::shared_ptr<Upstream> upstream) {
+  // Not a coroutine lambda: what it captures would die with the lambda object, while the
+  // coroutine it starts (which takes copies) may live on.
+  node.handle(std::string(kKubeMethod),
+              [upstream](std::shared_ptr<peer::PeerStream> stream, peer::Bytes request) {
+                return serve_on_strand(upstream, std::move(stream), std::move(request));
+              });
+}
+
+awaitable<SiteResult<std::unique_ptr<Answer>>> send_remote(peer::PeerNode& node, std::string site,
+                                                           ForwardRequest request) {
+  wire::KubeCall call;
+  call.set_method(request.method);
+  call.set_target(request.target);
+  for (const auto& [name, value] : request.headers) {
+    auto* h = call.add_headers();
+    h->set_name(name);
+    h->set_value(value);
+  }
+  call.set_body(request.body);
+  call.set_timeout_ms(static_cast<std::uint32_t>(request.timeout.count()));
+  const std::chrono::milliseconds deadline =
+      request.timeout.count() > 0 ? request.timeout + kStreamSlack : std::chrono::milliseconds(0);
+  // Our half stays open (last = false): dropping the stream is how the other site learns that
+  // nobody waits for the answer any more.
+  peer::Bytes request_message = to_bytes(call);
+  auto stream = co_await node.open(site, std::string(kKubeMethod), std::move(request_message),
+                                   deadline, false);
+  if (!stream) {
+    co_return failure(site, stream.error());
+  }
+  auto first = co_await (*stream)->receive();
+  if (!first) {
+    co_return failure(site, first.error());
+  }
+  wire::KubeAnswerHead head;
+  if (!*first || !head.ParseFromArray((*first)->data(), static_cast<int>((*first)->size()))) {
+    co_return SiteFailure{site + ": malformed answer"};
+  }
+  auto answer = std::make_unique<RemoteAnswer>(site, std::move(*stream));
+  answer->status = head.status();
+  for (const auto& h : head.headers()) {
+    if (forwarded_response_header(h.name())) {
+      answer->headers.emplace_back(h.name(), h.value());
+    }
+  }
+  if (head.has_length()) {
+    answer->length = head.length();
+  }
+  co_return std::unique_ptr<Answer>(std::move(answer));
+}
+
+}  // namespace archipel::proxy
