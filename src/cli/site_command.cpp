@@ -3,6 +3,7 @@
 #include "archipel/peer/metrics.hpp"
 #include "archipel/peer/peer_node.hpp"
 #include "archipel/proxy/front_door.hpp"
+#include "archipel/proxy/metrics.hpp"
 #include "archipel/proxy/proxy.hpp"
 #include "archipel/proxy/remote.hpp"
 #include "archipel/proxy/sites.hpp"
@@ -83,8 +84,10 @@ class SiteServices {
     proxy::FrontDoor::Services services;
     services.sites = directory_.get();
     services.proxy = proxy_.get();
-    services.on_request = [](const proxy::ClientRequest& request,
-                             const proxy::RequestRecord& record, std::chrono::nanoseconds took) {
+    services.on_request = [this](const proxy::ClientRequest& request,
+                                 const proxy::RequestRecord& record,
+                                 std::chrono::nanoseconds took) {
+      proxy_metrics_.record(record, took);
       std::string sites;
       for (const std::string& s : record.sites) {
         sites += (sites.empty() ? "" : ",") + s;
@@ -104,6 +107,7 @@ class SiteServices {
       if (node_) {
         peer::render_metrics(*node_, text);
       }
+      proxy_metrics_.render(text);
       return text.take();
     };
     auto door = proxy::FrontDoor::start(io_, options, std::move(services));
@@ -249,6 +253,7 @@ class SiteServices {
   std::atomic<bool> directory_ready_{false};
   std::shared_ptr<proxy::Upstream> local_;
   std::unique_ptr<proxy::Proxy> proxy_;
+  proxy::ProxyMetrics proxy_metrics_;
   std::unique_ptr<proxy::FrontDoor> front_door_;
   std::array<std::thread, 2> threads_;
 };

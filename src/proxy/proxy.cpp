@@ -265,9 +265,9 @@ struct Proxy::Impl : std::enable_shared_from_this<Impl> {
                                                      bool skip_not_found, RequestRecord& record) {
     std::unique_ptr<Answer> fallback;
     std::vector<std::string> failures;
-    record.fan_out = site_list.size();
     for (std::size_t i = 0; i < site_list.size(); ++i) {
       const std::string& site = site_list[i];
+      ++record.fan_out;
       auto answer = co_await send(site, request);
       if (!answer) {
         failures.push_back(answer.error().message);
@@ -518,6 +518,7 @@ struct Proxy::Impl : std::enable_shared_from_this<Impl> {
   }
 
   awaitable<std::unique_ptr<Answer>> serve(ClientRequest request, RequestRecord& record) {
+    record.verb = "other";  // until the request is classified
     // Who asks.
     const ClientToken* token = nullptr;
     if (!options.tokens.empty()) {

@@ -8,6 +8,8 @@
 # for a bad scope, 401/403 for tokens. Usage: proxy_test.sh PATH/TO/archipel
 set -uo pipefail
 bin=$(realpath "$1")
+# The repository's kubectl plugin (scripts/setup installs the same file).
+PATH="$(cd "$(dirname "$0")/../../scripts" && pwd):$PATH"
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
@@ -100,6 +102,7 @@ direct() { kubectl --server "http://127.0.0.1:${cluster[$1]}" "${@:2}"; }
 
 # Unscoped: this site only, through the proxy exactly as directly.
 check unscoped-create 0 'configmap/here created' -- k create configmap here --from-literal=a=1
+check metrics-count-requests 0 'archipel_proxy_requests_total\{verb="create",code="201"\} 1' -- curl -sf "$door/metrics"
 check unscoped-is-local 0 '^here ' -- direct paris get configmaps --no-headers
 check unscoped-not-elsewhere 0 '^$' -- bash -c "kubectl --server http://127.0.0.1:${cluster[nantes]} get configmap here --ignore-not-found -o name"
 check discovery-has-archipel-group 0 'archipel.io/v1' -- k api-versions
@@ -112,6 +115,9 @@ check pod-nantes-only-on-nantes 0 '^web-nantes ' -- direct nantes get pods --no-
 check get-pods-paris-and-nantes 0 'paris +web-paris .*'$'\n''nantes +web-nantes ' -- ks 'paris & nantes' get pods --no-headers
 check get-pods-json-has-sites 0 '"archipel.io/site": "nantes"' -- ks 'paris & nantes' get pods -o json
 check get-one-pod-from-each-site 0 'nantes +web-nantes' -- ks 'paris & nantes' get pod web-nantes --no-headers
+check plugin-scope 0 'paris +web-paris .*'$'\n''nantes +web-nantes ' -- kubectl archipel --server "$door" --scope 'paris & nantes' get pods --no-headers
+check plugin-sites 0 'nantes +Reachable' -- kubectl archipel --server "$door" sites
+check plugin-needs-scope 2 'give --scope' -- kubectl archipel --server "$door" get pods
 
 # A write on sites that do not include the receiving one.
 check create-on-nantes-and-rennes 0 'configmap/shared created' -- ks 'nantes & rennes' create configmap shared --from-literal=k=v
