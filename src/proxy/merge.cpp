@@ -254,6 +254,10 @@ Merged merge_gets(std::span<const SiteAnswer> answers, std::vector<std::string>&
     metadata_of(*table)->erase("resourceVersion");
     return Merged{200, "application/json", json::serialize(*table)};
   }
+  if (items.size() ==
+      1) {  // one site has it: the object itself, so kubectl logs/exec/describe work
+    return Merged{200, "application/json", json::serialize(items.front())};
+  }
   json::object list{{"apiVersion", "v1"},
                     {"kind", "List"},
                     {"metadata", json::object{{"resourceVersion", ""}}},

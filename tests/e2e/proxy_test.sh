@@ -119,6 +119,27 @@ check plugin-scope 0 'paris +web-paris .*'$'\n''nantes +web-nantes ' -- kubectl 
 check plugin-sites 0 'nantes +Reachable' -- kubectl archipel --server "$door" sites
 check plugin-needs-scope 2 'give --scope' -- kubectl archipel --server "$door" get pods
 
+# Logs come from the site that runs the pod, and follow without buffering.
+check run-talker-nantes 0 'pod/talker created' -- ks nantes run talker --image=busybox --command -- sh -c 'echo hello-from-nantes; sleep 3600'
+for _ in $(seq 100); do
+  ks nantes logs talker 2>/dev/null | grep -q hello && break
+  sleep 0.1
+done
+check logs-from-the-site-with-the-pod 0 '^hello-from-nantes$' -- ks 'paris & nantes' logs talker
+check logs-follow-streams 124 '^hello-from-nantes$' -- timeout 3 kubectl --server "$door/scope/nantes" logs -f talker
+
+# A merged list's composite resourceVersion resumes a watch on every site from there.
+rv=$(curl -s -H "X-Archipel-Scope: paris & rennes" "$door/api/v1/namespaces/default/configmaps" |
+  /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["metadata"]["resourceVersion"])')
+check composite-version 0 '^arc1\.' -- echo "$rv"
+direct rennes create configmap after-list >/dev/null
+direct paris create configmap after-list-paris >/dev/null
+check watch-resumes-from-composite 0 'ADDED.*after-list-paris|ADDED.*after-list' -- \
+  curl -s -H "X-Archipel-Scope: paris & rennes" \
+  "$door/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=2&resourceVersion=$rv"
+check resumed-watch-skips-older 0 '^2$' -- bash -c "curl -s -H 'X-Archipel-Scope: paris & rennes' \
+  '$door/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=2&resourceVersion=$rv' | grep -c ADDED"
+
 # A write on sites that do not include the receiving one.
 check create-on-nantes-and-rennes 0 'configmap/shared created' -- ks 'nantes & rennes' create configmap shared --from-literal=k=v
 check shared-on-nantes 0 '^shared ' -- direct nantes get configmaps --no-headers

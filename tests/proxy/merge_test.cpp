@@ -100,6 +100,14 @@ TEST(MergeGets, MakesAListOfEachSitesObject) {
   EXPECT_EQ(items[1].at("metadata").at("annotations").at("x"), "y");
 }
 
+TEST(MergeGets, GivesTheObjectItselfWhenOneSiteHasIt) {
+  std::vector<SiteAnswer> answers = {ok("nantes", R"({"kind":"Pod","metadata":{"name":"web"}})")};
+  std::vector<std::string> warnings;
+  const json::value pod = json::parse(merge_gets(answers, warnings).body);
+  EXPECT_EQ(pod.at("kind"), "Pod");
+  EXPECT_EQ(site_of(pod), "nantes");
+}
+
 TEST(WatchEvents, CarryTheirSiteAndTheCompositeVersionSoFar) {
   SiteValues versions{{"nantes", "40"}};
   const std::string line = rewrite_watch_event(

@@ -51,7 +51,8 @@ struct Merged {
                                  std::vector<std::string>& warnings);
 
 /// The object from each site (get over '&'): a List of them, each annotated, or one Table
-/// with a row per site when the client asked for a Table.
+/// with a row per site when the client asked for a Table. The object itself (annotated) when
+/// only one site has it, so that kubectl logs, exec and describe work on it.
 [[nodiscard]] Merged merge_gets(std::span<const SiteAnswer> answers,
                                 std::vector<std::string>& warnings);
 
