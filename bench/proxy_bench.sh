@@ -101,7 +101,7 @@ measure() {
   local url=$1 conns=$2 header=${3:-}
   local results=()
   for _ in $(seq "$runs"); do
-    local args=(-t2 -c"$conns" -d"${seconds}s" --latency)
+    local args=(-t"$((conns < 2 ? conns : 2))" -c"$conns" -d"${seconds}s" --latency)
     [[ -n $header ]] && args+=(-H "$header")
     local text
     text=$(wrk "${args[@]}" "$url")
@@ -114,7 +114,7 @@ measure() {
 to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000; else print n * 1000000 }'; }
 
 path=/api/v1/namespaces/default/configmaps/bench
-printf 'proxy benchmark: GET one ConfigMap, %d runs of %ds each (median run), wrk -t2\n' "$runs" "$seconds"
+printf 'proxy benchmark: GET one ConfigMap, %d runs of %ds each (median run), wrk -t2 (-t1 for one connection)\n' "$runs" "$seconds"
 printf '%-34s %6s %10s %9s %9s\n' case conns req/s p50 p99
 rows=()
 for conns in 1 16; do

@@ -149,6 +149,10 @@ class ApiServerImpl final : public ApiServer {
         spdlog::warn("cluster api: accept failed: {}", ec.message());
         continue;
       }
+      // Headers and bodies go out in separate writes: without this, Nagle's algorithm holds
+      // the second behind the client's delayed ACK (40 ms).
+      beast::error_code nodelay_ec;
+      socket.set_option(tcp::no_delay(true), nodelay_ec);
       if (tls_) {
         spawn(std::make_shared<TlsSession>(std::move(socket), *tls_, *this));
       } else {

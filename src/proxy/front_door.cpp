@@ -44,6 +44,8 @@ using asio::awaitable;
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
 constexpr std::string_view kSitesPath = "/apis/archipel.io/v1/sites";
+// Answers of known size up to this are read whole and written in one go (head and body).
+constexpr std::uint64_t kWholeAnswerBytes = 256 * 1024;
 
 struct Reply {
   http::status status = http::status::ok;
@@ -328,6 +330,10 @@ class FrontDoorImpl final : public FrontDoor {
         }
         continue;
       }
+      // Headers and bodies go out in separate writes: without this, Nagle's algorithm holds
+      // the second behind the client's delayed ACK (40 ms).
+      beast::error_code nodelay_ec;
+      socket.set_option(tcp::no_delay(true), nodelay_ec);
       if (tls_) {
         spawn(std::make_shared<Session<TlsStream>>(config_, std::move(socket), *tls_));
       } else {
@@ -486,6 +492,29 @@ awaitable<bool> Session<Stream>::serve_proxied(http::request<http::string_body>&
   }
 
   const bool streaming = streaming_request(request.target) && !answer->length;
+  const bool head_only = req.method() == http::verb::head;
+  if (answer->length && *answer->length <= kWholeAnswerBytes && !head_only) {
+    // A small answer of known size goes out in one write, head and body together.
+    auto body = co_await read_body(*answer, kWholeAnswerBytes);
+    http::response<http::string_body> res{static_cast<http::status>(answer->status), req.version()};
+    for (const auto& [name, value] : answer->headers) {
+      res.insert(name, value);
+    }
+    if (!body) {  // the site failed before its answer's end: nothing is sent yet
+      const Reply reply = status_reply(
+          kube::Status{502, "BadGateway", "the site's answer was cut: " + body.error().message});
+      res = http::response<http::string_body>{reply.status, req.version()};
+      res.set(http::field::content_type, reply.content_type);
+      res.body() = reply.body;
+    } else {
+      res.body() = std::move(*body);
+    }
+    res.keep_alive(req.keep_alive());
+    res.prepare_payload();
+    lowest().expires_after(std::chrono::seconds(30));
+    auto [ec, n] = co_await http::async_write(stream_, res, use_nothrow);
+    co_return !ec && res.keep_alive();
+  }
   http::response<http::buffer_body> res{static_cast<http::status>(answer->status), req.version()};
   for (const auto& [name, value] : answer->headers) {
     res.insert(name, value);
@@ -514,7 +543,6 @@ awaitable<bool> Session<Stream>::serve_proxied(http::request<http::string_body>&
       }
     });
   }
-  const bool head_only = req.method() == http::verb::head;
   for (;;) {
     auto piece = co_await answer->next();
     if (!piece) {
