@@ -111,7 +111,10 @@ void annotate_table(json::object& table, std::string_view site) {
 
 std::optional<json::object> parse_object(std::string_view body) {
   boost::system::error_code ec;
-  json::value v = json::parse(body, ec);
+  // Objects nest deeper than Boost.JSON's default limit of 32 (CRDs with deep schemas).
+  json::parse_options options;
+  options.max_depth = 512;
+  json::value v = json::parse(body, ec, {}, options);
   if (ec || !v.is_object()) {
     return std::nullopt;
   }

@@ -231,7 +231,9 @@ boost::system::result<std::optional<std::string>, std::string> take_path_scope(
 
 std::optional<std::string> annotation_scope(std::string_view body) {
   boost::system::error_code ec;
-  const boost::json::value doc = boost::json::parse(body, ec);
+  boost::json::parse_options options;
+  options.max_depth = 512;  // objects nest deeper than Boost.JSON's default of 32
+  const boost::json::value doc = boost::json::parse(body, ec, {}, options);
   if (ec || !doc.is_object()) {
     return std::nullopt;
   }

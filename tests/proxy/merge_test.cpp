@@ -76,6 +76,23 @@ TEST(MergeLists, TablesGetASiteColumnAndCell) {
   EXPECT_EQ(site_of(rows[0].at("object")), "paris");
 }
 
+TEST(MergeLists, KeepsDeeplyNestedItems) {
+  std::string deep = "1";
+  for (int i = 0; i < 100; ++i) {
+    deep = R"({"x":)" + deep + "}";
+  }
+  std::vector<SiteAnswer> answers = {
+      ok("paris", R"({"kind":"List","items":[{"metadata":{"name":"a"},"spec":)" + deep + "}]}"),
+      ok("nantes", R"({"kind":"List","items":[]})")};
+  std::vector<std::string> warnings;
+  const Merged merged = merge_lists(answers, warnings);
+  EXPECT_TRUE(warnings.empty());
+  json::parse_options options;
+  options.max_depth = 512;
+  const json::value list = json::parse(merged.body, {}, options);
+  EXPECT_EQ(list.at("items").as_array().size(), 1u);
+}
+
 TEST(MergeLists, ReportsAnswersThatAreNotLists) {
   std::vector<SiteAnswer> answers = {ok("paris", R"({"kind":"PodList","items":[]})"),
                                      ok("nantes", "garbage")};
