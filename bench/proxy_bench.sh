@@ -23,32 +23,17 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source tests/e2e/federation.sh
 wait_http() { for _ in $(seq 200); do curl -sf -o /dev/null "$1" && return; sleep 0.05; done; echo "no answer from $1" >&2; exit 1; }
 
 sites=(paris nantes rennes)
-declare -A api peer cluster
-for s in "${sites[@]}"; do
-  api[$s]=$(free_port); peer[$s]=$(free_port); cluster[$s]=$(free_port)
-  "$bin" keygen --site "$s" --out "$tmp/keys" >/dev/null
-done
-key() { awk '{print $3}' "$tmp/keys/$1.pub"; }
+federation_init "$bin" "$tmp" "${sites[@]}"
 for s in "${sites[@]}"; do
   "$bin" cluster --listen "127.0.0.1:${cluster[$s]}" --data "$tmp/var/$s-cluster" \
     --log-level warn >"$tmp/$s-cluster.log" 2>&1 &
   pids+=($!)
-  {
-    echo "site: $s"
-    echo "listen: {api: \"127.0.0.1:${api[$s]}\", peer: \"127.0.0.1:${peer[$s]}\"}"
-    echo "data: $tmp/var/$s"
-    echo "identity: $tmp/keys/$s.key"
-    echo "peers:"
-    for o in "${sites[@]}"; do
-      [[ $o == "$s" ]] || echo "  - {name: $o, address: \"127.0.0.1:${peer[$o]}\", public_key: \"$(key "$o")\"}"
-    done
-    echo "cluster: {mode: external, url: \"http://127.0.0.1:${cluster[$s]}\"}"
-    echo "log: {level: warn}"
-  } >"$tmp/$s.yaml"
+  federation_config "$s" "{mode: external, url: \"http://127.0.0.1:${cluster[$s]}\"}" \
+    "log: {level: warn}"
 done
 for s in "${sites[@]}"; do
   wait_http "http://127.0.0.1:${cluster[$s]}/version"

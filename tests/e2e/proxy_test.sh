@@ -38,45 +38,25 @@ check() {  # check NAME EXPECTED_RC PATTERN -- COMMAND...: exit code and output
     fail "$name (exit $code, want $rc; want /$pattern/):"; sed 's/^/    /' <<<"$out" | head -20
   fi
 }
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 enc() { /usr/bin/python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
+source "$(dirname "$0")/federation.sh"
 
 sites=(paris nantes rennes)
-declare -A api peer cluster
-for s in "${sites[@]}"; do
-  api[$s]=$(free_port); peer[$s]=$(free_port); cluster[$s]=$(free_port)
-  "$bin" keygen --site "$s" --out "$tmp/keys" >/dev/null
-done
-key() { awk '{print $3}' "$tmp/keys/$1.pub"; }
+federation_init "$bin" "$tmp" "${sites[@]}"
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=rennes \
   -addext subjectAltName=IP:127.0.0.1 -keyout "$tmp/rennes.key" -out "$tmp/rennes.crt" 2>/dev/null
 printf 'alice-secret\n' >"$tmp/alice.token"
 printf 'admin-secret\n' >"$tmp/admin.token"
-for s in "${sites[@]}"; do
-  {
-    echo "site: $s"
-    echo "listen: {api: \"127.0.0.1:${api[$s]}\", peer: \"127.0.0.1:${peer[$s]}\"}"
-    echo "data: $tmp/var/$s"
-    echo "identity: $tmp/keys/$s.key"
-    echo "peers:"
-    for o in "${sites[@]}"; do
-      [[ $o == "$s" ]] && continue
-      echo "  - {name: $o, address: \"127.0.0.1:${peer[$o]}\", public_key: \"$(key "$o")\"}"
-    done
-    if [[ $s == paris ]]; then
-      echo "cluster: {mode: external, url: \"http://127.0.0.1:${cluster[$s]}\"}"
-    else
-      echo "cluster: {mode: embedded, listen: \"127.0.0.1:${cluster[$s]}\"}"
-    fi
-    if [[ $s == rennes ]]; then  # HTTPS (clients send tokens only over TLS) and tokens
-      echo "tls: {cert_file: $tmp/rennes.crt, key_file: $tmp/rennes.key}"
-      echo "clients:"
-      echo "  tokens:"
-      echo "    - {user: alice, token_file: $tmp/alice.token, sites: [paris]}"
-      echo "    - {user: admin, token_file: $tmp/admin.token}"
-    fi
-  } >"$tmp/$s.yaml"
-done
+# paris fronts a separate cluster process the test can stop; rennes serves HTTPS (clients send
+# tokens only over TLS) and requires tokens.
+federation_config paris "{mode: external, url: \"http://127.0.0.1:${cluster[paris]}\"}"
+federation_config nantes "{mode: embedded, listen: \"127.0.0.1:${cluster[nantes]}\"}"
+federation_config rennes "{mode: embedded, listen: \"127.0.0.1:${cluster[rennes]}\"}" \
+  "tls: {cert_file: $tmp/rennes.crt, key_file: $tmp/rennes.key}" \
+  "clients:" \
+  "  tokens:" \
+  "    - {user: alice, token_file: $tmp/alice.token, sites: [paris]}" \
+  "    - {user: admin, token_file: $tmp/admin.token}"
 
 "$bin" cluster --listen "127.0.0.1:${cluster[paris]}" --data "$tmp/var/paris-cluster" \
   >"$tmp/paris-cluster.log" 2>&1 &
