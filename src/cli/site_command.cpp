@@ -89,6 +89,9 @@ class SiteServices {
                                  const proxy::RequestRecord& record,
                                  std::chrono::nanoseconds took) {
       proxy_metrics_.record(record, took);
+      if (!spdlog::should_log(spdlog::level::info)) {
+        return;  // the access log is off: do not build its line
+      }
       std::string sites;
       for (const std::string& s : record.sites) {
         sites += (sites.empty() ? "" : ",") + s;

@@ -7,8 +7,18 @@ namespace archipel::proxy {
 void ProxyMetrics::record(const RequestRecord& record, std::chrono::nanoseconds took) {
   const double seconds = std::chrono::duration<double>(took).count();
   std::lock_guard lock(mu_);
-  ++requests_[{record.verb, record.code}];
-  Histogram& h = latency_[record.verb];
+  // Found without building a key: after the first request of a kind, recording allocates
+  // nothing.
+  auto r = requests_.find(record.verb);
+  if (r == requests_.end()) {
+    r = requests_.emplace(record.verb, std::map<unsigned, std::uint64_t>()).first;
+  }
+  ++r->second[record.code];
+  auto l = latency_.find(record.verb);
+  if (l == latency_.end()) {
+    l = latency_.emplace(record.verb, Histogram{}).first;
+  }
+  Histogram& h = l->second;
   for (std::size_t i = 0; i < kLatencyBuckets.size(); ++i) {
     if (seconds <= kLatencyBuckets[i]) {
       ++h.buckets[i];
@@ -17,11 +27,18 @@ void ProxyMetrics::record(const RequestRecord& record, std::chrono::nanoseconds 
   }
   ++h.count;
   h.sum += seconds;
+  auto count = [](auto& counts, const std::string& key) {
+    auto it = counts.find(key);
+    if (it == counts.end()) {
+      it = counts.emplace(key, 0).first;
+    }
+    ++it->second;
+  };
   for (const std::string& s : record.sites) {
-    ++site_answers_[s];
+    count(site_answers_, s);
   }
   for (const std::string& s : record.failed) {
-    ++site_failures_[s];
+    count(site_failures_, s);
   }
   ++fan_out_[record.fan_out];
   failovers_ += record.failed_over ? 1 : 0;
@@ -31,9 +48,11 @@ void ProxyMetrics::render(base::PrometheusText& out) const {
   std::lock_guard lock(mu_);
   out.family("archipel_proxy_requests_total", "counter",
              "Requests through the front door's proxy, by verb and the HTTP code answered.");
-  for (const auto& [key, n] : requests_) {
-    const std::string code = std::to_string(key.second);
-    out.sample("archipel_proxy_requests_total", {{"verb", key.first}, {"code", code}}, n);
+  for (const auto& [verb, codes] : requests_) {
+    for (const auto& [code, n] : codes) {
+      const std::string text = std::to_string(code);
+      out.sample("archipel_proxy_requests_total", {{"verb", verb}, {"code", text}}, n);
+    }
   }
   out.family("archipel_proxy_request_duration_seconds", "histogram",
              "Time from a request's arrival to its answer's head, by verb.");

@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace archipel::proxy {
@@ -34,10 +35,11 @@ class ProxyMetrics {
   };
 
   mutable std::mutex mu_;
-  std::map<std::pair<std::string, unsigned>, std::uint64_t> requests_;  // (verb, code)
-  std::map<std::string, Histogram> latency_;                            // by verb
-  std::map<std::string, std::uint64_t> site_answers_;
-  std::map<std::string, std::uint64_t> site_failures_;
+  // Transparent comparators: looked up with string_views, without building keys.
+  std::map<std::string, std::map<unsigned, std::uint64_t>, std::less<>> requests_;  // verb, code
+  std::map<std::string, Histogram, std::less<>> latency_;                           // by verb
+  std::map<std::string, std::uint64_t, std::less<>> site_answers_;
+  std::map<std::string, std::uint64_t, std::less<>> site_failures_;
   std::map<std::size_t, std::uint64_t> fan_out_;  // sites asked -> requests
   std::uint64_t failovers_ = 0;
 };
