@@ -253,15 +253,18 @@ class SiteServices {
     return kExitOk;
   }
 
+  // Declared before the io_context, so destroyed after it: coroutines still pending in it when
+  // the site stops (a Sites API watch holds a subscription to the directory) are destroyed with
+  // it, and must find these alive.
+  std::unique_ptr<proxy::SiteDirectory> directory_;
+  std::atomic<bool> directory_ready_{false};
+  proxy::ProxyMetrics proxy_metrics_;
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_{
       io_.get_executor()};
   std::unique_ptr<peer::PeerNode> node_;
-  std::unique_ptr<proxy::SiteDirectory> directory_;
-  std::atomic<bool> directory_ready_{false};
   std::shared_ptr<proxy::Upstream> local_;
   std::unique_ptr<proxy::Proxy> proxy_;
-  proxy::ProxyMetrics proxy_metrics_;
   std::unique_ptr<proxy::FrontDoor> front_door_;
   std::vector<std::thread> threads_;
 };
