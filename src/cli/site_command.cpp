@@ -18,9 +18,7 @@
 #include <algorithm>
 #include <atomic>
 #include <csignal>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -34,20 +32,6 @@ sigset_t block_stop_signals() {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   return signals;
-}
-
-std::optional<std::string> read_token(const std::filesystem::path& file) {
-  std::ifstream in(file);
-  if (!in) {
-    return std::nullopt;
-  }
-  std::stringstream text;
-  text << in.rdbuf();
-  std::string token = text.str();
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) {
-    token.pop_back();
-  }
-  return token;
 }
 
 // What a site runs beside its Kubernetes, on its own threads: the peer channel (when the site
@@ -157,7 +141,7 @@ class SiteServices {
       upstream.insecure_skip_tls_verify = true;
     } else {
       if (!c.token_file.empty()) {
-        auto token = read_token(c.token_file);
+        auto token = site::read_token_file(c.token_file);
         if (!token) {
           std::cerr << "archipel: cannot read cluster.token_file " << c.token_file.string() << "\n";
           return kExitUsage;

@@ -350,17 +350,12 @@ SiteConfig read(const Reader& r, const YAML::Node& root) {
       ClientTokenConfig token;
       token.user = *r.scalar(t, key, "user", true);
       const std::filesystem::path file = r.path(*r.scalar(t, key, "token_file", true));
-      std::ifstream in(file, std::ios::binary);
-      std::ostringstream text;
-      text << in.rdbuf();
-      token.token = text.str();
-      while (!token.token.empty() && std::isspace(static_cast<unsigned char>(token.token.back()))) {
-        token.token.pop_back();
-      }
-      if (!in || token.token.empty()) {
+      auto secret = read_token_file(file);
+      if (!secret) {
         r.fail(t["token_file"], key + ".token_file",
                "cannot read a token from '" + file.string() + "'");
       }
+      token.token = std::move(*secret);
       if (const YAML::Node sites = t["sites"]; sites.IsDefined()) {
         if (!sites.IsSequence()) {
           r.fail(sites, key + ".sites", "expected a list of site names");
@@ -415,6 +410,20 @@ boost::system::result<SiteConfig, ConfigError> parse_site_config(
     return ConfigError{file.string(), e.mark.line >= 0 ? e.mark.line + 1 : 0, "",
                        "not valid YAML: " + e.msg};
   }
+}
+
+std::optional<std::string> read_token_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::string token = text.str();
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) {
+    token.pop_back();
+  }
+  if (!in || token.empty()) {
+    return std::nullopt;
+  }
+  return token;
 }
 
 boost::system::result<SiteConfig, ConfigError> load_site_config(const std::filesystem::path& file) {

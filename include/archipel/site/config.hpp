@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -106,6 +107,10 @@ struct ConfigError {
 /// Same, from text already in memory; `file` is used in messages and as the base directory.
 [[nodiscard]] boost::system::result<SiteConfig, ConfigError> parse_site_config(
     std::string_view yaml, const std::filesystem::path& file);
+
+/// A bearer token kept in `file` (clients.tokens[].token_file, cluster.token_file), trailing
+/// whitespace dropped; nullopt when the file cannot be read or holds no token.
+[[nodiscard]] std::optional<std::string> read_token_file(const std::filesystem::path& file);
 
 /// Parses "HOST:PORT" / "[V6]:PORT". Returns a message describing the problem on failure.
 [[nodiscard]] boost::system::result<Endpoint, std::string> parse_endpoint(std::string_view text);
