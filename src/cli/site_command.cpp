@@ -66,10 +66,11 @@ class SiteServices {
     options.port = config.api.port;
     options.tls_cert_file = config.api_tls_cert_file.string();
     options.tls_key_file = config.api_tls_key_file.string();
+    options.threads = threads_wanted_;
     proxy::FrontDoor::Services services;
     services.sites = directory_.get();
     services.proxy = proxy_.get();
-    services.on_request = [this](const proxy::ClientRequest& request,
+    services.on_request = [this](std::string_view method, std::string_view target,
                                  const proxy::RequestRecord& record,
                                  std::chrono::nanoseconds took) {
       proxy_metrics_.record(record, took);
@@ -84,9 +85,8 @@ class SiteServices {
       for (const std::string& s : record.failed) {
         failed += (failed.empty() ? "" : ",") + s;
       }
-      spdlog::info("{} {} {} verb={} sites=[{}] failed=[{}]{} {:.1f}ms{}{}", request.method,
-                   request.target, record.code, record.verb, sites, failed,
-                   record.failed_over ? " failover" : "",
+      spdlog::info("{} {} {} verb={} sites=[{}] failed=[{}]{} {:.1f}ms{}{}", method, target,
+                   record.code, record.verb, sites, failed, record.failed_over ? " failover" : "",
                    std::chrono::duration<double, std::milli>(took).count(),
                    record.user.empty() ? "" : " user=", record.user);
     };
@@ -109,11 +109,7 @@ class SiteServices {
         "/healthz)",
         config.api.host, front_door_->port());
     directory_ready_ = true;
-    // Half the cores: the site's Kubernetes runs on the same machine. Measured on 2 cores
-    // (bench/proxy_bench.sh): one thread proxies 19k GET/s, two threads 13k (cross-thread
-    // wake-ups cost more than they give when the cluster and the client share the cores).
-    const unsigned threads = std::max(1U, std::thread::hardware_concurrency() / 2);
-    for (unsigned i = 0; i < threads; ++i) {
+    for (unsigned i = 0; i < threads_wanted_; ++i) {
       threads_.emplace_back([this] { io_.run(); });
     }
     return kExitOk;
@@ -250,6 +246,10 @@ class SiteServices {
   std::shared_ptr<proxy::Upstream> local_;
   std::unique_ptr<proxy::Proxy> proxy_;
   std::unique_ptr<proxy::FrontDoor> front_door_;
+  // Half the cores: the site's Kubernetes runs on the same machine. Measured on 2 cores
+  // (bench/proxy_bench.sh): one thread proxies 19k GET/s, two threads 13k (cross-thread
+  // wake-ups cost more than they give when the cluster and the client share the cores).
+  const unsigned threads_wanted_ = std::max(1U, std::thread::hardware_concurrency() / 2);
   std::vector<std::thread> threads_;
 };
 

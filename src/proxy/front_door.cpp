@@ -1,5 +1,7 @@
 #include "archipel/proxy/front_door.hpp"
 
+#include "asio/deadlines.hpp"
+#include "asio/http_io.hpp"
 #include "asio/listen.hpp"
 #include "asio/tls.hpp"
 
@@ -18,9 +20,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
@@ -38,8 +38,8 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace ssl = asio::ssl;
+namespace http_io = net::http_io;
 using tcp = asio::ip::tcp;
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 using asio::awaitable;
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
@@ -92,15 +92,26 @@ constexpr std::string_view kResources =
 // Decides what a request gets. No I/O: watches come back as a SiteWatch for the session to run.
 // A /scope/…/ prefix does not change what the front door serves itself.
 Routed route(const http::request<http::string_body>& req, const FrontDoor::Services& services) {
-  std::string target(req.target());
-  if (!take_path_scope(target)) {
-    return std::monostate();  // the proxy explains what is wrong with the prefix
+  std::string_view target = req.target();
+  std::string unscoped;
+  if (target.starts_with("/scope/")) {
+    unscoped = target;
+    if (!take_path_scope(unscoped)) {
+      return std::monostate();  // the proxy explains what is wrong with the prefix
+    }
+    target = unscoped;
   }
   auto url = boost::urls::parse_origin_form(target);
   if (!url) {
     return status_reply(kube::Status::bad_request("malformed request target"));
   }
-  const std::string path = url->path();
+  // Decoded only when it has escapes (rare): most requests are proxied untouched.
+  std::string decoded;
+  std::string_view path = url->encoded_path();
+  if (path.find('%') != std::string_view::npos) {
+    decoded = url->path();
+    path = decoded;
+  }
   const bool get = req.method() == http::verb::get || req.method() == http::verb::head;
   if (path == "/healthz" || path == "/livez" || path == "/readyz") {
     const bool ok = path != "/readyz" || !services.ready || services.ready();
@@ -179,11 +190,15 @@ Routed route(const http::request<http::string_body>& req, const FrontDoor::Servi
 }
 
 bool is_group_list_path(std::string_view target) {
-  std::string t(target);
-  if (!take_path_scope(t)) {
-    return false;
+  std::string unscoped;
+  if (target.starts_with("/scope/")) {
+    unscoped = target;
+    if (!take_path_scope(unscoped)) {
+      return false;
+    }
+    target = unscoped;
   }
-  const std::string_view path = std::string_view(t).substr(0, t.find('?'));
+  const std::string_view path = target.substr(0, target.find('?'));
   return path == "/apis" || path == "/apis/";
 }
 
@@ -206,6 +221,19 @@ std::string with_archipel_group(const std::string& body) {
   }
   groups->as_array().push_back(boost::json::parse(kGroup));
   return boost::json::serialize(doc);
+}
+
+// The group list answer with the archipel.io group added; 502 when it cannot be read.
+awaitable<std::shared_ptr<Answer>> with_archipel_group(std::shared_ptr<Answer> answer) {
+  auto body = co_await read_body(*answer, 16 * 1024 * 1024);
+  if (!body) {
+    const Reply reply = status_reply(
+        kube::Status{502, "BadGateway", "the site's answer was cut: " + body.error().message});
+    co_return complete_answer(static_cast<unsigned>(reply.status),
+                              {{"Content-Type", reply.content_type}}, reply.body);
+  }
+  Headers headers = answer->headers;
+  co_return complete_answer(200, std::move(headers), with_archipel_group(*body));
 }
 
 bool streaming_request(std::string_view target) {
@@ -240,23 +268,50 @@ class SessionBase {
   virtual void close() = 0;
 };
 
+using PlainStream = tcp::socket;
+using TlsStream = ssl::stream<tcp::socket>;
 template <class Stream>
-constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
 
-// One client connection, plain (beast::tcp_stream) or TLS (beast::ssl_stream of one).
+// The head of an answer: status line, `headers`, framing (Content-Length when `length` is
+// known, chunked otherwise) and Connection.
+std::string answer_head(unsigned version, unsigned status, const Headers& headers,
+                        std::optional<std::uint64_t> length, bool keep_alive) {
+  std::string head;
+  head.reserve(256);
+  http_io::status_line(head, version, status);
+  for (const auto& [name, value] : headers) {
+    http_io::field(head, name, value);
+  }
+  if (length) {
+    http_io::content_length(head, *length);
+  } else {
+    http_io::field(head, "Transfer-Encoding", "chunked");
+  }
+  http_io::connection(head, version, keep_alive);
+  head += "\r\n";
+  return head;
+}
+
+// One client connection, plain or TLS. Its deadline is kept by the door's Deadlines: when it
+// passes, the socket is shut down and the pending read or write fails.
 template <class Stream>
 class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
  public:
   template <class... Args>
-  Session(std::shared_ptr<const DoorConfig> door, Args&&... args)
-      : stream_(std::forward<Args>(args)...), door_(std::move(door)) {}
+  Session(std::shared_ptr<const DoorConfig> door, net::Deadlines& deadlines, Args&&... args)
+      : stream_(std::forward<Args>(args)...),
+        door_(std::move(door)),
+        deadline_(deadlines.watch(socket().native_handle())) {}
+  ~Session() override { deadline_->release(); }
   asio::any_io_executor executor() { return stream_.get_executor(); }
   static awaitable<void> run(std::shared_ptr<Session> self);
   void close() override {
     asio::post(stream_.get_executor(), [self = this->shared_from_this()] {
       self->closing_ = true;
+      self->deadline_->release();
       beast::error_code ignored;
-      self->lowest().socket().close(ignored);
+      self->socket().close(ignored);
       if (auto q = self->watch_.lock()) {
         q->wake.cancel();
       }
@@ -264,18 +319,34 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
  private:
-  awaitable<void> serve(std::shared_ptr<Session> self);
+  awaitable<void> serve();
   awaitable<void> serve_watch(unsigned version, const SiteWatch& w);
   // Hands the request to the proxy and streams its answer; false: the connection must close.
   awaitable<bool> serve_proxied(http::request<http::string_body>& req);
-  awaitable<bool> write_chunk(std::string data);
+  // A small answer of known size, read whole and written in one go, head and body together.
+  awaitable<bool> write_whole(Answer& answer, unsigned version, bool keep_alive);
+  // Any other answer, piece by piece as it comes (chunked when its size is not known). A
+  // stream (watch, followed logs) stays open until the site or the client ends it.
+  awaitable<bool> write_streamed(std::shared_ptr<Answer> answer, unsigned version, bool keep_alive,
+                                 bool streaming, bool head_only);
+  awaitable<bool> write_reply(unsigned version, const Reply& reply, bool keep_alive,
+                              bool head_only);
+  awaitable<bool> write_chunk(std::string_view data);
   // Reads until the client closes the connection (it ends a watch that way), then calls
   // `on_close` on the session's executor.
   void notice_close(std::function<void()> on_close);
-  beast::tcp_stream& lowest() { return beast::get_lowest_layer(stream_); }
+  tcp::socket& socket() {
+    if constexpr (kTls<Stream>) {
+      return stream_.next_layer();
+    } else {
+      return stream_;
+    }
+  }
 
   Stream stream_;
+  beast::flat_buffer buffer_;
   std::shared_ptr<const DoorConfig> door_;
+  std::shared_ptr<net::Deadlines::Watch> deadline_;
   bool closing_ = false;
   std::weak_ptr<WatchQueue> watch_;
 };
@@ -284,9 +355,10 @@ class FrontDoorImpl final : public FrontDoor {
  public:
   FrontDoorImpl(asio::io_context& io, Options options, Services services)
       : io_(io),
-        acceptor_(asio::make_strand(io)),
+        acceptor_(io.get_executor()),
         config_(std::make_shared<DoorConfig>(DoorConfig{std::move(options), std::move(services)})),
-        options_(config_->options) {}
+        options_(config_->options),
+        deadlines_(io.get_executor()) {}
 
   ~FrontDoorImpl() override {
     boost::system::error_code ignored;
@@ -321,23 +393,32 @@ class FrontDoorImpl final : public FrontDoor {
   std::uint16_t port() const override { return port_; }
 
  private:
+  // Where a new connection runs: on one thread, the io_context itself; on several, a strand
+  // of it, so that a connection's handlers never run concurrently.
+  asio::any_io_executor connection_executor() {
+    if (options_.threads == 1) {
+      return io_.get_executor();
+    }
+    return asio::make_strand(io_);
+  }
+
   awaitable<void> accept_loop() {
     for (;;) {
-      auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(io_), use_nothrow);
+      auto [ec, socket] = co_await acceptor_.async_accept(connection_executor(), use_nothrow);
       if (ec) {
         if (!acceptor_.is_open()) {
           co_return;
         }
         continue;
       }
-      // Headers and bodies go out in separate writes: without this, Nagle's algorithm holds
-      // the second behind the client's delayed ACK (40 ms).
+      // Answers may go out in several writes: without this, Nagle's algorithm holds the
+      // second behind the client's delayed ACK (40 ms).
       beast::error_code nodelay_ec;
       socket.set_option(tcp::no_delay(true), nodelay_ec);
       if (tls_) {
-        spawn(std::make_shared<Session<TlsStream>>(config_, std::move(socket), *tls_));
+        spawn(std::make_shared<Session<TlsStream>>(config_, deadlines_, std::move(socket), *tls_));
       } else {
-        spawn(std::make_shared<Session<beast::tcp_stream>>(config_, std::move(socket)));
+        spawn(std::make_shared<Session<PlainStream>>(config_, deadlines_, std::move(socket)));
       }
     }
   }
@@ -356,6 +437,7 @@ class FrontDoorImpl final : public FrontDoor {
   tcp::acceptor acceptor_;
   std::shared_ptr<const DoorConfig> config_;
   const Options& options_;
+  net::Deadlines deadlines_;
   std::unique_ptr<ssl::context> tls_;
   std::uint16_t port_ = 0;
   std::mutex mu_;
@@ -365,13 +447,13 @@ class FrontDoorImpl final : public FrontDoor {
 template <class Stream>
 awaitable<void> Session<Stream>::run(std::shared_ptr<Session> self) {
   if constexpr (kTls<Stream>) {
-    self->lowest().expires_after(std::chrono::seconds(10));
+    self->deadline_->expires_after(std::chrono::seconds(10));
     auto [ec] = co_await self->stream_.async_handshake(ssl::stream_base::server, use_nothrow);
     if (ec) {
       co_return;  // not a TLS client, or it went away
     }
   }
-  co_await self->serve(self);
+  co_await self->serve();
 }
 
 template <class Stream>
@@ -386,18 +468,33 @@ void Session<Stream>::notice_close(std::function<void()> on_close) {
 }
 
 template <class Stream>
-awaitable<void> Session<Stream>::serve(std::shared_ptr<Session> self) {
-  beast::flat_buffer buffer;
+awaitable<bool> Session<Stream>::write_reply(unsigned version, const Reply& reply, bool keep_alive,
+                                             bool head_only) {
+  std::string head;
+  http_io::status_line(head, version, static_cast<unsigned>(reply.status));
+  http_io::field(head, "Content-Type", reply.content_type);
+  http_io::field(head, "Cache-Control", "no-cache, private");
+  http_io::content_length(head, reply.body.size());
+  http_io::connection(head, version, keep_alive);
+  head += "\r\n";
+  deadline_->expires_after(std::chrono::seconds(30));
+  const beast::error_code ec =
+      co_await http_io::write(stream_, head, head_only ? std::string_view() : reply.body);
+  co_return !ec && keep_alive;
+}
+
+template <class Stream>
+awaitable<void> Session<Stream>::serve() {
   const auto& options = door_->options;
   while (!closing_) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
     parser.body_limit(options.max_body_bytes);
-    lowest().expires_after(options.idle_timeout);
-    auto [ec, n] = co_await http::async_read(stream_, buffer, parser, use_nothrow);
+    deadline_->expires_after(options.idle_timeout);
+    const beast::error_code ec = co_await http_io::read_message(stream_, buffer_, parser);
     if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted ||
-        ec == beast::error::timeout || ec == asio::error::eof ||
-        ec == asio::error::connection_reset) {
+        ec == asio::error::eof || ec == asio::error::connection_reset || deadline_->expired() ||
+        closing_) {
       break;
     }
     if (ec) {
@@ -410,14 +507,7 @@ awaitable<void> Session<Stream>::serve(std::shared_ptr<Session> self) {
               ? kube::Status::too_large("Request header too large: limit is " +
                                         std::to_string(options.max_header_bytes))
               : kube::Status::bad_request("malformed HTTP request: " + ec.message());
-      const Reply reply = status_reply(status);
-      http::response<http::string_body> res{reply.status, 11};
-      res.set(http::field::content_type, reply.content_type);
-      res.body() = reply.body;
-      res.keep_alive(false);
-      res.prepare_payload();
-      lowest().expires_after(std::chrono::seconds(10));
-      co_await http::async_write(stream_, res, use_nothrow);
+      co_await write_reply(11, status_reply(status), false, false);
       break;
     }
     http::request<http::string_body> req = parser.release();
@@ -434,103 +524,91 @@ awaitable<void> Session<Stream>::serve(std::shared_ptr<Session> self) {
       co_await serve_watch(req.version(), *w);
       break;  // a watch ends its connection's use
     }
-    Reply& reply = std::get<Reply>(routed);
+    const Reply& reply = std::get<Reply>(routed);
     spdlog::debug("front door: {} {} {}", std::string(req.method_string()),
                   std::string(req.target()), static_cast<int>(reply.status));
-    http::response<http::string_body> res{reply.status, req.version()};
-    res.set(http::field::content_type, reply.content_type);
-    res.set(http::field::cache_control, "no-cache, private");
-    res.body() = std::move(reply.body);
-    res.keep_alive(req.keep_alive());
-    res.prepare_payload();
-    if (req.method() == http::verb::head) {
-      res.body().clear();
-    }
-    lowest().expires_after(std::chrono::seconds(30));
-    auto [wec, wn] = co_await http::async_write(stream_, res, use_nothrow);
-    if (wec || !res.keep_alive()) {
+    if (!co_await write_reply(req.version(), reply, req.keep_alive(),
+                              req.method() == http::verb::head)) {
       break;
     }
   }
-  beast::error_code ignored;
   if constexpr (kTls<Stream>) {
-    lowest().expires_after(std::chrono::seconds(5));
-    co_await stream_.async_shutdown(use_nothrow);
+    if (!closing_ && !deadline_->expired()) {
+      deadline_->expires_after(std::chrono::seconds(5));
+      co_await stream_.async_shutdown(use_nothrow);
+    }
   }
-  lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
-  (void)self;
+  beast::error_code ignored;
+  socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
 
-template <class Stream>
-awaitable<bool> Session<Stream>::serve_proxied(http::request<http::string_body>& req) {
-  const auto started = std::chrono::steady_clock::now();
+// The request as the proxy takes it. The legacy group list is asked for as JSON, so that the
+// archipel.io group can be added to it.
+ClientRequest client_request(http::request<http::string_body>& req, bool group_list) {
   ClientRequest request;
-  request.method = std::string(req.method_string());
-  request.target = std::string(req.target());
-  const bool group_list = req.method() == http::verb::get && is_group_list_path(request.target);
+  request.method = req.method_string();
+  request.target = req.target();
+  request.headers.reserve(static_cast<std::size_t>(std::distance(req.begin(), req.end())) + 1);
   for (const auto& field : req) {
     if (group_list && field.name() == http::field::accept) {
-      continue;  // the legacy group list, which the archipel.io group is added to
+      continue;
     }
-    request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    request.headers.emplace_back(field.name_string(), field.value());
   }
   if (group_list) {
     request.headers.emplace_back("Accept", "application/json");
   }
   request.body = std::move(req.body());
+  return request;
+}
+
+template <class Stream>
+awaitable<bool> Session<Stream>::serve_proxied(http::request<http::string_body>& req) {
+  const auto started = std::chrono::steady_clock::now();
+  const bool group_list = req.method() == http::verb::get && is_group_list_path(req.target());
   RequestRecord record;
-  std::shared_ptr<Answer> answer = co_await door_->services.proxy->serve(request, record);
+  std::shared_ptr<Answer> answer =
+      co_await door_->services.proxy->serve(client_request(req, group_list), record);
   if (group_list && answer->status == 200) {
-    auto body = co_await read_body(*answer, 16 * 1024 * 1024);
-    if (body) {
-      Headers headers = answer->headers;
-      answer = complete_answer(200, std::move(headers), with_archipel_group(*body));
-    }
+    answer = co_await with_archipel_group(std::move(answer));
   }
   if (door_->services.on_request) {
-    door_->services.on_request(request, record, std::chrono::steady_clock::now() - started);
+    door_->services.on_request(req.method_string(), req.target(), record,
+                               std::chrono::steady_clock::now() - started);
   }
-
-  const bool streaming = streaming_request(request.target) && !answer->length;
   const bool head_only = req.method() == http::verb::head;
   if (answer->length && *answer->length <= kWholeAnswerBytes && !head_only) {
-    // A small answer of known size goes out in one write, head and body together.
-    auto body = co_await read_body(*answer, kWholeAnswerBytes);
-    http::response<http::string_body> res{static_cast<http::status>(answer->status), req.version()};
-    for (const auto& [name, value] : answer->headers) {
-      res.insert(name, value);
-    }
-    if (!body) {  // the site failed before its answer's end: nothing is sent yet
-      const Reply reply = status_reply(
-          kube::Status{502, "BadGateway", "the site's answer was cut: " + body.error().message});
-      res = http::response<http::string_body>{reply.status, req.version()};
-      res.set(http::field::content_type, reply.content_type);
-      res.body() = reply.body;
-    } else {
-      res.body() = std::move(*body);
-    }
-    res.keep_alive(req.keep_alive());
-    res.prepare_payload();
-    lowest().expires_after(std::chrono::seconds(30));
-    auto [ec, n] = co_await http::async_write(stream_, res, use_nothrow);
-    co_return !ec && res.keep_alive();
+    co_return co_await write_whole(*answer, req.version(), req.keep_alive());
   }
-  http::response<http::buffer_body> res{static_cast<http::status>(answer->status), req.version()};
-  for (const auto& [name, value] : answer->headers) {
-    res.insert(name, value);
+  const bool streaming = !answer->length && streaming_request(req.target());
+  co_return co_await write_streamed(answer, req.version(), req.keep_alive() && !streaming,
+                                    streaming, head_only);
+}
+
+template <class Stream>
+awaitable<bool> Session<Stream>::write_whole(Answer& answer, unsigned version, bool keep_alive) {
+  auto body = co_await read_body(answer, kWholeAnswerBytes);
+  if (!body) {  // the site failed before its answer's end: nothing is sent yet
+    co_return co_await write_reply(
+        version,
+        status_reply(
+            kube::Status{502, "BadGateway", "the site's answer was cut: " + body.error().message}),
+        keep_alive, false);
   }
-  const bool keep_alive = req.keep_alive() && !streaming;
-  res.keep_alive(keep_alive);
-  if (answer->length) {
-    res.content_length(*answer->length);
-  } else {
-    res.chunked(true);
-  }
-  res.body().data = nullptr;
-  res.body().more = true;
-  http::response_serializer<http::buffer_body> sr{res};
-  lowest().expires_after(std::chrono::seconds(30));
-  if (auto [ec, n] = co_await http::async_write_header(stream_, sr, use_nothrow); ec) {
+  const std::string head =
+      answer_head(version, answer.status, answer.headers, body->size(), keep_alive);
+  deadline_->expires_after(std::chrono::seconds(30));
+  const beast::error_code ec = co_await http_io::write(stream_, head, *body);
+  co_return !ec && keep_alive;
+}
+
+template <class Stream>
+awaitable<bool> Session<Stream>::write_streamed(std::shared_ptr<Answer> answer, unsigned version,
+                                                bool keep_alive, bool streaming, bool head_only) {
+  const bool chunked = !answer->length;
+  deadline_->expires_after(std::chrono::seconds(30));
+  if (co_await http_io::write(stream_, answer_head(version, answer->status, answer->headers,
+                                                   answer->length, keep_alive))) {
     answer->abort();
     co_return false;
   }
@@ -549,25 +627,32 @@ awaitable<bool> Session<Stream>::serve_proxied(http::request<http::string_body>&
       // The site failed mid-answer: the client sees the body cut short, as from the site.
       co_return false;
     }
-    if (!*piece || head_only) {
-      res.body().data = nullptr;
-      res.body().more = false;
-    } else {
-      res.body().data = (*piece)->data();
-      res.body().size = (*piece)->size();
-      res.body().more = true;
+    if (head_only) {
+      if (!*piece) {
+        break;
+      }
+      continue;
     }
     if (streaming) {
-      lowest().expires_never();
+      deadline_->expires_never();
     } else {
-      lowest().expires_after(std::chrono::seconds(30));
+      deadline_->expires_after(std::chrono::seconds(30));
     }
-    auto [ec, n] = co_await http::async_write(stream_, sr, use_nothrow);
-    if (ec && ec != http::error::need_buffer) {
+    beast::error_code ec;
+    if (!*piece) {
+      if (chunked) {
+        ec = co_await http_io::write(stream_, http_io::kLastChunk);
+      }
+    } else if (chunked) {
+      ec = co_await http_io::write_chunk(stream_, **piece);
+    } else {
+      ec = co_await http_io::write(stream_, **piece);
+    }
+    if (ec) {
       answer->abort();
       co_return false;
     }
-    if (!*piece || head_only) {
+    if (!*piece) {
       break;
     }
   }
@@ -575,11 +660,9 @@ awaitable<bool> Session<Stream>::serve_proxied(http::request<http::string_body>&
 }
 
 template <class Stream>
-awaitable<bool> Session<Stream>::write_chunk(std::string data) {
-  lowest().expires_after(std::chrono::seconds(30));
-  auto [ec, n] = co_await asio::async_write(
-      stream_, http::make_chunk(asio::const_buffer(data.data(), data.size())), use_nothrow);
-  co_return !ec;
+awaitable<bool> Session<Stream>::write_chunk(std::string_view data) {
+  deadline_->expires_after(std::chrono::seconds(30));
+  co_return !co_await http_io::write_chunk(stream_, data);
 }
 
 template <class Stream>
@@ -596,22 +679,24 @@ awaitable<void> Session<Stream>::serve_watch(unsigned version, const SiteWatch& 
       asio::post(q->wake.get_executor(), [q] { q->wake.cancel(); });
     }
   });
-  http::response<http::empty_body> res{http::status::ok, version};
-  res.set(http::field::content_type, "application/json");
-  res.set(http::field::cache_control, "no-cache, private");
-  res.chunked(true);
-  res.keep_alive(false);
-  http::response_serializer<http::empty_body> sr{res};
-  lowest().expires_after(std::chrono::seconds(30));
-  if (auto [ec, n] = co_await http::async_write_header(stream_, sr, use_nothrow); ec) {
+  std::string head;
+  http_io::status_line(head, version, 200);
+  http_io::field(head, "Content-Type", "application/json");
+  http_io::field(head, "Cache-Control", "no-cache, private");
+  http_io::field(head, "Transfer-Encoding", "chunked");
+  http_io::connection(head, version, false);
+  head += "\r\n";
+  deadline_->expires_after(std::chrono::seconds(30));
+  if (co_await http_io::write(stream_, head)) {
     co_return;
   }
   if (!sub) {
     // Kubernetes reports a watch that cannot start inside the stream, as an ERROR event.
-    std::string line =
+    const std::string line =
         R"({"type":"ERROR","object":)" + boost::json::serialize(sub.error().to_json()) + "}\n";
-    co_await write_chunk(std::move(line));
-    co_await asio::async_write(stream_, http::make_chunk_last(), use_nothrow);
+    if (co_await write_chunk(line)) {
+      co_await http_io::write(stream_, http_io::kLastChunk);
+    }
     co_return;
   }
   // The client ends a watch by closing the connection: notice it while waiting for events.
@@ -623,8 +708,8 @@ awaitable<void> Session<Stream>::serve_watch(unsigned version, const SiteWatch& 
       std::lock_guard lock(queue->mu);
       lines.swap(queue->lines);
     }
-    for (std::string& line : lines) {
-      if (!co_await write_chunk(std::move(line))) {
+    for (const std::string& line : lines) {
+      if (!co_await write_chunk(line)) {
         co_return;
       }
     }
@@ -632,11 +717,12 @@ awaitable<void> Session<Stream>::serve_watch(unsigned version, const SiteWatch& 
       break;
     }
     queue->wake.expires_at(deadline);
-    lowest().expires_never();
+    deadline_->expires_never();
     co_await queue->wake.async_wait(use_nothrow);
   }
   if (!closing_) {
-    co_await asio::async_write(stream_, http::make_chunk_last(), use_nothrow);
+    deadline_->expires_after(std::chrono::seconds(30));
+    co_await http_io::write(stream_, http_io::kLastChunk);
   }
 }
 

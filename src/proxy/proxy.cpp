@@ -18,6 +18,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <variant>
 
 namespace archipel::proxy {
 
@@ -207,9 +208,12 @@ struct Proxy::Impl : std::enable_shared_from_this<Impl> {
   Options options;
   Sites sites;
 
-  awaitable<SiteResult<std::unique_ptr<Answer>>> send(std::string site, ForwardRequest request) {
+  // Runs `request` on `site`. Both must outlive the returned awaitable (callers await it at
+  // once); send_owned is for requests spawned to run concurrently.
+  awaitable<SiteResult<std::unique_ptr<Answer>>> send(const std::string& site,
+                                                      const ForwardRequest& request) {
     if (site == options.site) {
-      auto answer = co_await sites.local->send(std::move(request));
+      auto answer = co_await sites.local->send(request);
       if (!answer) {
         co_return SiteFailure{site + ": " + answer.error().message};
       }
@@ -218,11 +222,15 @@ struct Proxy::Impl : std::enable_shared_from_this<Impl> {
     if (sites.peers == nullptr) {
       co_return SiteFailure{site + ": this site has no peer channel"};
     }
-    co_return co_await send_remote(*sites.peers, std::move(site), std::move(request));
+    co_return co_await send_remote(*sites.peers, site, request);
+  }
+  awaitable<SiteResult<std::unique_ptr<Answer>>> send_owned(std::string site,
+                                                            ForwardRequest request) {
+    co_return co_await send(site, request);
   }
 
   awaitable<Outcome> fetch(std::string site, ForwardRequest request) {
-    auto answer = co_await send(site, std::move(request));
+    auto answer = co_await send(site, request);
     if (!answer) {
       co_return Outcome{site, std::nullopt, answer.error().message};
     }
@@ -260,7 +268,7 @@ struct Proxy::Impl : std::enable_shared_from_this<Impl> {
   // Tries `site_list` in order until one answers; server errors and failures move on, and so does
   // NotFound when `skip_not_found` (a pod's logs live on the site that runs it). The last
   // error answer is returned when no site answers better.
-  awaitable<std::unique_ptr<Answer>> first_answering(std::vector<std::string> site_list,
+  awaitable<std::unique_ptr<Answer>> first_answering(const std::vector<std::string>& site_list,
                                                      const ForwardRequest& request,
                                                      bool skip_not_found, RequestRecord& record) {
     std::unique_ptr<Answer> fallback;
@@ -336,7 +344,7 @@ struct Proxy::Impl : std::enable_shared_from_this<Impl> {
           names.size(),
           [&](std::size_t k) {
             auto request = for_site(base, names[k], versions, std::nullopt);
-            return self->send(names[k], std::move(*request));
+            return self->send_owned(names[k], std::move(*request));
           },
           [] { return SiteResult<std::unique_ptr<Answer>>(SiteFailure{"internal error"}); });
       record.fan_out += names.size();
@@ -517,7 +525,18 @@ struct Proxy::Impl : std::enable_shared_from_this<Impl> {
                                      std::move(merged.body)));
   }
 
-  awaitable<std::unique_ptr<Answer>> serve(ClientRequest request, RequestRecord& record) {
+  // Where and how a request runs, decided before anything runs.
+  struct Plan {
+    RequestInfo info;
+    std::vector<dsl::Alternative> alternatives;
+    std::vector<std::string> sites;  // every site the alternatives may touch, in order
+    ForwardRequest base;
+  };
+
+  // The plan for `request`, or the answer that refuses it (401, 400, 403). Not a coroutine:
+  // its locals would all live in the request's coroutine frame.
+  std::variant<Plan, std::unique_ptr<Answer>> plan(ClientRequest& request,
+                                                   RequestRecord& record) const {
     record.verb = "other";  // until the request is classified
     // Who asks.
     const ClientToken* token = nullptr;
@@ -535,7 +554,7 @@ struct Proxy::Impl : std::enable_shared_from_this<Impl> {
       }
       if (token == nullptr) {
         record.verb = "unauthorized";
-        co_return status_answer(status(401, "Unauthorized", "Unauthorized"));
+        return status_answer(status(401, "Unauthorized", "Unauthorized"));
       }
       record.user = token->user;
     }
@@ -548,7 +567,7 @@ struct Proxy::Impl : std::enable_shared_from_this<Impl> {
     }
     auto prefixed = take_path_scope(target);
     if (!prefixed) {
-      co_return status_answer(kube::Status::bad_request(prefixed.error()));
+      return status_answer(kube::Status::bad_request(prefixed.error()));
     }
     if (scope.source == ScopeSource::kNone && *prefixed) {
       scope = {std::move(**prefixed), ScopeSource::kPathPrefix};
@@ -580,7 +599,7 @@ struct Proxy::Impl : std::enable_shared_from_this<Impl> {
         alternatives.assign(plan->alternatives.begin(), plan->alternatives.end());
       }
       if (error && info.is_resource()) {
-        co_return status_answer(kube::Status::bad_request("invalid scope: " + *error));
+        return status_answer(kube::Status::bad_request("invalid scope: " + *error));
       }
       if (error) {
         // Discovery is the same on every site: answered here, so that kubectl gets as far as
@@ -604,7 +623,7 @@ struct Proxy::Impl : std::enable_shared_from_this<Impl> {
       if (info.is_resource()) {
         for (const std::string& s : all_sites) {
           if (!allowed(s)) {
-            co_return status_answer(
+            return status_answer(
                 status(403, "Forbidden",
                        "user \"" + token->user + "\" may not run requests on site \"" + s + "\""));
           }
@@ -619,7 +638,11 @@ struct Proxy::Impl : std::enable_shared_from_this<Impl> {
       }
     }
 
-    ForwardRequest base;
+    Plan plan;
+    plan.info = std::move(info);
+    plan.alternatives = std::move(alternatives);
+    plan.sites = std::move(all_sites);
+    ForwardRequest& base = plan.base;
     base.method = request.method;
     base.target = std::move(target);
     for (const auto& [name, value] : request.headers) {
@@ -628,24 +651,32 @@ struct Proxy::Impl : std::enable_shared_from_this<Impl> {
       }
     }
     base.body = std::move(request.body);
-    base.timeout =
-        is_streaming(info, base.target) ? std::chrono::milliseconds(0) : options.request_timeout;
+    base.timeout = is_streaming(plan.info, base.target) ? std::chrono::milliseconds(0)
+                                                        : options.request_timeout;
+    return plan;
+  }
 
-    // Discovery and subresources such as logs: the first site that answers.
-    const bool object_itself = info.subresource.empty() || info.subresource == "status";
-    if (!info.is_resource() || !object_itself) {
-      co_return co_await first_answering(all_sites, base, info.is_resource(), record);
+  awaitable<std::unique_ptr<Answer>> serve(ClientRequest request, RequestRecord& record) {
+    auto planned = plan(request, record);
+    if (auto* refused = std::get_if<std::unique_ptr<Answer>>(&planned)) {
+      co_return std::move(*refused);
     }
-    if (info.verb == Verb::kWatch) {
-      co_return co_await watch(alternatives, base, record);
+    const Plan& p = std::get<Plan>(planned);
+    // Discovery and subresources such as logs: the first site that answers.
+    const bool object_itself = p.info.subresource.empty() || p.info.subresource == "status";
+    if (!p.info.is_resource() || !object_itself) {
+      co_return co_await first_answering(p.sites, p.base, p.info.is_resource(), record);
+    }
+    if (p.info.verb == Verb::kWatch) {
+      co_return co_await watch(p.alternatives, p.base, record);
     }
     // Alternatives of one site each ('|', or no scope): the first site that answers, its
     // answer streamed through unchanged.
-    if (std::all_of(alternatives.begin(), alternatives.end(),
+    if (std::all_of(p.alternatives.begin(), p.alternatives.end(),
                     [](const dsl::Alternative& a) { return a.sites.size() == 1; })) {
-      co_return co_await first_answering(all_sites, base, false, record);
+      co_return co_await first_answering(p.sites, p.base, false, record);
     }
-    co_return co_await fan_out(alternatives, info, base, record);
+    co_return co_await fan_out(p.alternatives, p.info, p.base, record);
   }
 };
 

@@ -1,5 +1,6 @@
 #include "archipel/proxy/request.hpp"
 
+#include <boost/container/small_vector.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
@@ -27,8 +28,11 @@ const char* to_string(Verb verb) noexcept {
 
 namespace {
 
-std::vector<std::string_view> split_path(std::string_view path) {
-  std::vector<std::string_view> parts;
+// A resource path has at most 8 segments (/apis/G/V/namespaces/NS/R/NAME/SUB).
+using PathSegments = boost::container::small_vector<std::string_view, 8>;
+
+PathSegments split_path(std::string_view path) {
+  PathSegments parts;
   std::size_t begin = 0;
   while (begin < path.size()) {
     std::size_t end = path.find('/', begin);
@@ -150,8 +154,8 @@ std::string with_query_param(std::string_view target, std::string_view key,
 
 RequestInfo classify(std::string_view method, std::string_view path, bool watch) {
   RequestInfo info;
-  const std::vector<std::string_view> all = split_path(path);
-  std::span<const std::string_view> parts(all);
+  const PathSegments all = split_path(path);
+  std::span<const std::string_view> parts(all.data(), all.size());
   if (!parts.empty() && parts[0] == "api" && parts.size() >= 2) {
     info.version = parts[1];
     parts = parts.subspan(2);

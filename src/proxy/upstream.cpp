@@ -1,5 +1,8 @@
 #include "archipel/proxy/upstream.hpp"
 
+#include "asio/deadlines.hpp"
+#include "asio/http_io.hpp"
+
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
@@ -8,9 +11,7 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/url/parse.hpp>
 
 #include <mutex>
@@ -23,26 +24,32 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace ssl = asio::ssl;
+namespace http_io = net::http_io;
 using tcp = asio::ip::tcp;
 using asio::awaitable;
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 using Clock = std::chrono::steady_clock;
 using ResponseParser = http::response_parser<http::buffer_body>;
 
-// One connection to the cluster, plain or TLS, behind one interface.
+// One connection to the cluster, plain or TLS, behind one interface. Its deadline is kept by
+// the upstream's Deadlines: when it passes, the socket is shut down and the pending read or
+// write fails.
 class Connection {
  public:
+  explicit Connection(std::shared_ptr<net::Deadlines::Watch> watch) : deadline(std::move(watch)) {}
   virtual ~Connection() = default;
-  virtual awaitable<beast::error_code> write(http::request<http::string_body>& req) = 0;
+  virtual awaitable<beast::error_code> write(std::string_view head, std::string_view body) = 0;
   virtual awaitable<beast::error_code> read_header(ResponseParser& parser) = 0;
   virtual awaitable<beast::error_code> read_some(ResponseParser& parser) = 0;
-  virtual beast::tcp_stream& tcp() = 0;
+  virtual tcp::socket& socket() = 0;
   void close() noexcept {
+    deadline->release();
     beast::error_code ignored;
-    tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
-    tcp().socket().close(ignored);
+    socket().shutdown(tcp::socket::shutdown_both, ignored);
+    socket().close(ignored);
   }
   bool reused = false;
+  std::shared_ptr<net::Deadlines::Watch> deadline;
   // Where answers' body pieces are read to: allocated once per connection, not initialised
   // (a zeroed 64 KiB buffer per request cost more than the rest of the proxying).
   static constexpr std::size_t kPiece = 16 * 1024;
@@ -56,28 +63,34 @@ template <class Stream>
 class ConnectionOn final : public Connection {
  public:
   template <class... Args>
-  explicit ConnectionOn(Args&&... args) : stream_(std::forward<Args>(args)...) {}
+  explicit ConnectionOn(std::shared_ptr<net::Deadlines::Watch> watch, Args&&... args)
+      : Connection(std::move(watch)), stream_(std::forward<Args>(args)...) {}
+  // Before the stream closes its socket, whose descriptor number may then be reused.
+  ~ConnectionOn() override { deadline->release(); }
   Stream& stream() { return stream_; }
-  awaitable<beast::error_code> write(http::request<http::string_body>& req) override {
-    auto [ec, n] = co_await http::async_write(stream_, req, use_nothrow);
-    co_return ec;
+  awaitable<beast::error_code> write(std::string_view head, std::string_view body) override {
+    return http_io::write(stream_, head, body);
   }
   awaitable<beast::error_code> read_header(ResponseParser& parser) override {
-    auto [ec, n] = co_await http::async_read_header(stream_, buffer_, parser, use_nothrow);
-    co_return ec;
+    return http_io::read_header(stream_, buffer_, parser);
   }
   awaitable<beast::error_code> read_some(ResponseParser& parser) override {
-    auto [ec, n] = co_await http::async_read_some(stream_, buffer_, parser, use_nothrow);
-    co_return ec;
+    return http_io::read_body_piece(stream_, buffer_, parser);
   }
-  beast::tcp_stream& tcp() override { return beast::get_lowest_layer(stream_); }
+  tcp::socket& socket() override {
+    if constexpr (std::is_same_v<Stream, tcp::socket>) {
+      return stream_;
+    } else {
+      return stream_.next_layer();
+    }
+  }
 
  private:
   Stream stream_;
 };
 
-using PlainConnection = ConnectionOn<beast::tcp_stream>;
-using TlsConnection = ConnectionOn<beast::ssl_stream<beast::tcp_stream>>;
+using PlainConnection = ConnectionOn<tcp::socket>;
+using TlsConnection = ConnectionOn<ssl::stream<tcp::socket>>;
 
 // Idle connections, shared by the upstream and the answers that give connections back.
 struct Pool {
@@ -95,6 +108,12 @@ struct Pool {
     return c;
   }
   void give(std::unique_ptr<Connection> c) {
+    // Idle, a connection has no deadline; one whose deadline passed was shut down.
+    c->deadline->expires_never();
+    if (c->deadline->expired()) {
+      c->close();
+      return;
+    }
     std::lock_guard lock(mu);
     if (idle.size() < max_idle) {
       c->reused = true;
@@ -132,19 +151,17 @@ class PooledAnswer final : public Answer {
       parser_->get().body().data = connection_->piece.get();
       parser_->get().body().size = Connection::kPiece;
       if (deadline_) {
-        connection_->tcp().expires_at(*deadline_);
+        connection_->deadline->expires_at(*deadline_);
       } else {
-        connection_->tcp().expires_never();
+        connection_->deadline->expires_never();
       }
-      beast::error_code ec = co_await connection_->read_some(*parser_);
-      if (ec == http::error::need_buffer) {
-        ec = {};
-      }
+      const beast::error_code ec = co_await connection_->read_some(*parser_);
       if (ec) {
+        const bool timed_out = connection_->deadline->expired();
         connection_->close();
         connection_.reset();
-        co_return SiteFailure{ec == beast::error::timeout ? "timed out reading the answer"
-                                                          : "reading the answer: " + ec.message()};
+        co_return SiteFailure{timed_out ? "timed out reading the answer"
+                                        : "reading the answer: " + ec.message()};
       }
       const std::size_t got = Connection::kPiece - parser_->get().body().size;
       if (got > 0) {
@@ -230,26 +247,28 @@ class UpstreamImpl final : public Upstream {
 
   const std::string& url() const noexcept override { return options_.url; }
 
-  awaitable<SiteResult<std::unique_ptr<Answer>>> send(ForwardRequest request) override {
+  awaitable<SiteResult<std::unique_ptr<Answer>>> send(const ForwardRequest& request) override {
     const std::optional<Clock::time_point> deadline =
         request.timeout.count() > 0 ? std::optional(Clock::now() + request.timeout) : std::nullopt;
-    http::request<http::string_body> req{http::string_to_verb(request.method), request.target, 11};
-    if (req.method() == http::verb::unknown) {
-      req.method_string(request.method);
-    }
-    req.set(http::field::host, host_header_);
-    for (auto& [name, value] : request.headers) {
-      req.set(name, value);
+    const bool head_only = request.method == "HEAD";
+    std::string head;
+    head.reserve(256 + request.target.size());
+    head += request.method;
+    head += ' ';
+    head += request.target;
+    head += " HTTP/1.1\r\n";
+    http_io::field(head, "Host", host_header_);
+    for (const auto& [name, value] : request.headers) {
+      http_io::field(head, name, value);
     }
     if (!options_.bearer_token.empty()) {
-      req.set(http::field::authorization, "Bearer " + options_.bearer_token);
+      http_io::field(head, "Authorization", "Bearer " + options_.bearer_token);
     }
-    req.keep_alive(true);
-    req.body() = std::move(request.body);
-    if (!req.body().empty() || req.method() == http::verb::post ||
-        req.method() == http::verb::put || req.method() == http::verb::patch) {
-      req.prepare_payload();
+    if (!request.body.empty() || request.method == "POST" || request.method == "PUT" ||
+        request.method == "PATCH") {
+      http_io::content_length(head, request.body.size());
     }
+    head += "\r\n";
     // A pooled connection the cluster closed while idle fails at once: try again on a new one.
     for (int attempt = 0;; ++attempt) {
       std::unique_ptr<Connection> connection = pool_->take();
@@ -261,30 +280,35 @@ class UpstreamImpl final : public Upstream {
         connection = std::move(*made);
       }
       const bool reused = connection->reused;
-      connection->tcp().expires_at(deadline.value_or(Clock::now() + std::chrono::hours(24)));
-      beast::error_code ec = co_await connection->write(req);
+      if (deadline) {
+        connection->deadline->expires_at(*deadline);
+      } else {
+        connection->deadline->expires_never();
+      }
+      beast::error_code ec = co_await connection->write(head, request.body);
       auto parser = std::make_unique<ResponseParser>();
       parser->header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
       parser->body_limit(boost::none);
-      if (req.method() == http::verb::head) {
+      if (head_only) {
         parser->skip(true);
       }
       if (!ec) {
         ec = co_await connection->read_header(*parser);
       }
       if (ec) {
+        const bool timed_out = connection->deadline->expired();
         connection->close();
-        if (reused && attempt == 0 && ec != beast::error::timeout) {
+        if (reused && attempt == 0 && !timed_out) {
           continue;
         }
-        co_return SiteFailure{ec == beast::error::timeout
+        co_return SiteFailure{timed_out
                                   ? "no answer from the cluster at " + options_.url + " in time"
                                   : "cluster at " + options_.url + ": " + ec.message()};
       }
-      const auto& head = parser->get();
-      const unsigned status = head.result_int();
+      const auto& answer_head = parser->get();
+      const unsigned status = answer_head.result_int();
       Headers headers;
-      for (const auto& field : head) {
+      for (const auto& field : answer_head) {
         if (forwarded_response_header(field.name_string())) {
           headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
         }
@@ -292,7 +316,7 @@ class UpstreamImpl final : public Upstream {
       std::optional<std::uint64_t> length;
       if (auto declared = parser->content_length(); declared && !parser->chunked()) {
         length = *declared;
-      } else if (req.method() == http::verb::head || status == 204 || status == 304) {
+      } else if (head_only || status == 204 || status == 304) {
         length = 0;
       }
       auto answer =
@@ -320,18 +344,35 @@ class UpstreamImpl final : public Upstream {
     const Clock::time_point connect_by = std::min(Clock::now() + options_.connect_timeout,
                                                   deadline.value_or(Clock::time_point::max()));
     std::unique_ptr<Connection> connection;
-    if (tls_) {
-      connection = std::make_unique<TlsConnection>(io_.get_executor(), *context_);
-    } else {
-      connection = std::make_unique<PlainConnection>(io_.get_executor());
+    std::string failure = "no address";
+    for (const auto& entry : endpoints) {
+      tcp::socket socket(io_);
+      beast::error_code ec;
+      socket.open(entry.endpoint().protocol(), ec);
+      if (ec) {
+        failure = ec.message();
+        continue;
+      }
+      auto watch = deadlines_.watch(socket.native_handle());
+      watch->expires_at(connect_by);
+      std::tie(ec) = co_await socket.async_connect(entry.endpoint(), use_nothrow);
+      if (ec) {
+        failure = watch->expired() ? "timed out" : ec.message();
+        watch->release();
+        continue;
+      }
+      socket.set_option(tcp::no_delay(true), ec);
+      if (tls_) {
+        connection =
+            std::make_unique<TlsConnection>(std::move(watch), std::move(socket), *context_);
+      } else {
+        connection = std::make_unique<PlainConnection>(std::move(watch), std::move(socket));
+      }
+      break;
     }
-    connection->tcp().expires_at(connect_by);
-    auto [cec, endpoint] = co_await connection->tcp().async_connect(endpoints, use_nothrow);
-    if (cec) {
-      co_return SiteFailure{"cannot connect to the cluster at " + options_.url + ": " +
-                            (cec == beast::error::timeout ? "timed out" : cec.message())};
+    if (!connection) {
+      co_return SiteFailure{"cannot connect to the cluster at " + options_.url + ": " + failure};
     }
-    connection->tcp().socket().set_option(tcp::no_delay(true));
     if (tls_) {
       auto& stream = static_cast<TlsConnection&>(*connection).stream();
       // SSL_set_tlsext_host_name, without the macro's C cast.
@@ -355,6 +396,7 @@ class UpstreamImpl final : public Upstream {
   std::string port_;
   std::string host_header_;
   std::unique_ptr<ssl::context> context_;
+  net::Deadlines deadlines_{io_.get_executor()};
   std::shared_ptr<Pool> pool_ = std::make_shared<Pool>();
 };
 

@@ -35,14 +35,20 @@ class FrontDoor {
     /// Clients send bearer tokens only over HTTPS.
     std::string tls_cert_file;
     std::string tls_key_file;
+    /// How many threads run the io_context. With one, connections run on it directly; with
+    /// more (or 0: unknown), each on its own strand, which costs about a fifth of a proxied
+    /// request's CPU (bench/proxy_bench.sh).
+    unsigned threads = 0;
   };
   /// What the front door serves; each must outlive it.
   struct Services {
     SiteDirectory* sites = nullptr;
     /// Runs every other request; nullptr: they are answered 404.
     Proxy* proxy = nullptr;
-    /// Called after each proxied request (metrics, access log); on the session's thread.
-    std::function<void(const ClientRequest&, const RequestRecord&, std::chrono::nanoseconds)>
+    /// Called after each proxied request (metrics, access log) with its method and target; on
+    /// the session's thread.
+    std::function<void(std::string_view, std::string_view, const RequestRecord&,
+                       std::chrono::nanoseconds)>
         on_request;
     /// The body of /metrics (Prometheus text).
     std::function<std::string()> metrics;
@@ -51,7 +57,7 @@ class FrontDoor {
     std::function<bool()> ready = [] { return true; };
   };
 
-  /// Binds and starts accepting on `io`; each connection runs on its own strand.
+  /// Binds and starts accepting on `io`.
   static boost::system::result<std::unique_ptr<FrontDoor>, std::string> start(
       boost::asio::io_context& io, const Options& options, Services services);
 

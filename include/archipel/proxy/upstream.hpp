@@ -42,9 +42,10 @@ class Upstream {
 
   /// Sends `request` and returns the answer once its head has arrived. Fails (SiteFailure)
   /// when no connection can be made, or the head does not come within request.timeout. A
-  /// pooled connection the server closed meanwhile is replaced transparently.
+  /// pooled connection the server closed meanwhile is replaced transparently. `request` must
+  /// outlive the returned awaitable.
   virtual boost::asio::awaitable<SiteResult<std::unique_ptr<Answer>>> send(
-      ForwardRequest request) = 0;
+      const ForwardRequest& request) = 0;
 
   /// "http://127.0.0.1:7102", for logs.
   [[nodiscard]] virtual const std::string& url() const noexcept = 0;
