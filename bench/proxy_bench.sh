@@ -28,6 +28,7 @@ wait_http() { for _ in $(seq 200); do curl -sf -o /dev/null "$1" && return; slee
 
 sites=(paris nantes rennes)
 federation_init "$bin" "$tmp" "${sites[@]}"
+declare -A site_pid
 for s in "${sites[@]}"; do
   "$bin" cluster --listen "127.0.0.1:${cluster[$s]}" --data "$tmp/var/$s-cluster" \
     --log-level warn >"$tmp/$s-cluster.log" 2>&1 &
@@ -39,6 +40,7 @@ for s in "${sites[@]}"; do
   wait_http "http://127.0.0.1:${cluster[$s]}/version"
   "$bin" site --config "$tmp/$s.yaml" >"$tmp/$s.log" 2>&1 &
   pids+=($!)
+  site_pid[$s]=$!
 done
 for s in "${sites[@]}"; do wait_http "http://127.0.0.1:${api[$s]}/healthz"; done
 
@@ -79,19 +81,30 @@ http {
 CONF
 nginx -c "$tmp/nginx.conf" &
 pids+=($!)
+nginx_pid=$!
 wait_http "http://127.0.0.1:$nginx_port/version"
+nginx_workers=$(pgrep -P "$nginx_pid" | tr '\n' ' ')
 
-# measure URL CONNECTIONS [HEADER]: "req/s p50 p99" of the median run (by req/s).
+# CPU time (user + system, clock ticks) of processes, all their threads.
+cpu_ticks() { local p; for p in "$@"; do cat /proc/"$p"/task/*/stat; done | awk '{t += $14 + $15} END {print t + 0}'; }
+# measure URL CONNECTIONS HEADER [PID...]: "req/s p50 p99 cpu" of the median run (by req/s),
+# cpu being the CPU microseconds the given processes spent per request ("-" without them):
+# steadier than throughput on a machine whose cores wrk, the proxy and the cluster share.
 measure() {
-  local url=$1 conns=$2 header=${3:-}
+  local url=$1 conns=$2 header=$3
+  shift 3
   local results=()
   for _ in $(seq "$runs"); do
     local args=(-t"$((conns < 2 ? conns : 2))" -c"$conns" -d"${seconds}s" --latency)
     [[ -n $header ]] && args+=(-H "$header")
-    local text
+    local text before after
+    before=$( (($#)) && cpu_ticks "$@" || echo 0)
     text=$(wrk "${args[@]}" "$url")
+    after=$( (($#)) && cpu_ticks "$@" || echo 0)
     if grep -q 'Non-2xx' <<<"$text"; then echo "non-2xx answers from $url" >&2; exit 1; fi
-    results+=("$(awk '/^Requests\/sec/ {r=$2} $1 == "50%" {p=$2} $1 == "99%" {q=$2} END {print r, p, q}' <<<"$text")")
+    results+=("$(awk -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" -v has=$# \
+      '/^Requests\/sec/ {r=$2} $1 == "50%" {p=$2} $1 == "99%" {q=$2} / requests in / {n=$1}
+       END {print r, p, q, (has > 0 && n > 0) ? sprintf("%.1fus", ticks * 1e6 / hz / n) : "-"}' <<<"$text")")
   done
   printf '%s\n' "${results[@]}" | sort -n | awk -v n="$runs" 'NR == int((n + 1) / 2) {print}'
 }
@@ -100,19 +113,22 @@ to_us() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) print n; else if (v ~
 
 path=/api/v1/namespaces/default/configmaps/bench
 printf 'proxy benchmark: GET one ConfigMap, %d runs of %ds each (median run), wrk -t2 (-t1 for one connection)\n' "$runs" "$seconds"
-printf '%-34s %6s %10s %9s %9s\n' case conns req/s p50 p99
+printf '%-34s %6s %10s %9s %9s %12s\n' case conns req/s p50 p99 "proxy CPU"
 rows=()
 for conns in 1 16; do
-  direct=$(measure "http://127.0.0.1:${cluster[paris]}$path" $conns)
-  archipel=$(measure "http://127.0.0.1:${api[paris]}$path" $conns)
-  nginx=$(measure "http://127.0.0.1:$nginx_port$path" $conns)
+  direct=$(measure "http://127.0.0.1:${cluster[paris]}$path" $conns "")
+  # shellcheck disable=SC2086 # one pid per word
+  archipel=$(measure "http://127.0.0.1:${api[paris]}$path" $conns "" ${site_pid[paris]})
+  # shellcheck disable=SC2086
+  nginx=$(measure "http://127.0.0.1:$nginx_port$path" $conns "" $nginx_workers)
   for pair in "direct:$direct" "archipel (no scope):$archipel" "nginx reverse proxy:$nginx"; do
-    read -r rps p50 p99 <<<"${pair#*:}"
-    printf '%-34s %6s %10s %9s %9s\n' "${pair%%:*}" $conns "$rps" "$p50" "$p99"
+    read -r rps p50 p99 cpu <<<"${pair#*:}"
+    printf '%-34s %6s %10s %9s %9s %12s\n' "${pair%%:*}" $conns "$rps" "$p50" "$p99" "$cpu"
   done
-  read -r d_rps d50 _ <<<"$direct"; read -r a_rps a50 _ <<<"$archipel"; read -r n_rps n50 _ <<<"$nginx"
+  read -r d_rps d50 _ _ <<<"$direct"; read -r a_rps a50 _ a_cpu <<<"$archipel"; read -r n_rps n50 _ n_cpu <<<"$nginx"
   rows+=("$(awk -v c=$conns -v a="$a_rps" -v n="$n_rps" -v a50="$(to_us "$a50")" -v d50="$(to_us "$d50")" -v n50="$(to_us "$n50")" \
-    'BEGIN {printf "  %2d conns: archipel/nginx throughput %.2f; added p50 archipel %+.0f us, nginx %+.0f us\n", c, a / n, a50 - d50, n50 - d50}')")
+    -v ac="${a_cpu%us}" -v nc="${n_cpu%us}" \
+    'BEGIN {printf "  %2d conns: archipel/nginx throughput %.2f, CPU per request %.2f; added p50 archipel %+.0f us, nginx %+.0f us\n", c, a / n, ac / nc, a50 - d50, n50 - d50}')")
 done
 printf '%s\n' "${rows[@]}"
 
@@ -122,17 +138,17 @@ declare -A single
 slowest=""
 for s in paris nantes rennes; do
   single[$s]=$(measure "http://127.0.0.1:${api[paris]}$path" 1 "X-Archipel-Scope: $s")
-  read -r rps p50 p99 <<<"${single[$s]}"
+  read -r rps p50 p99 _ <<<"${single[$s]}"
   printf '%-34s %6s %10s %9s %9s\n' "$s" 1 "$rps" "$p50" "$p99"
 done
 all=$(measure "http://127.0.0.1:${api[paris]}$path" 1 "X-Archipel-Scope: paris & nantes & rennes")
-read -r rps p50 p99 <<<"$all"
+read -r rps p50 p99 _ <<<"$all"
 printf '%-34s %6s %10s %9s %9s\n' "paris & nantes & rennes" 1 "$rps" "$p50" "$p99"
 slow50=0
 for s in paris nantes rennes; do
-  read -r _ p50 _ <<<"${single[$s]}"
+  read -r _ p50 _ _ <<<"${single[$s]}"
   v=$(to_us "$p50")
   slow50=$(awk -v a="$v" -v b="$slow50" 'BEGIN {print (a > b) ? a : b}')
 done
-read -r _ all50 _ <<<"$all"
+read -r _ all50 _ _ <<<"$all"
 awk -v a="$(to_us "$all50")" -v s="$slow50" 'BEGIN {printf "  & over 3 sites p50 / slowest single site p50: %.2f\n", a / s}'
