@@ -23,13 +23,13 @@
 
 namespace archipel::net::http_io {
 
-namespace detail {
-
+/// How much a read asks the socket for.
 constexpr std::size_t kReadBytes = 16 * 1024;
 
-// Parses what `buffer` holds and reads the stream until `done(parser)` (checked before each
-// read). Errors: the parser's, the socket's, http::error::end_of_stream when the peer closed
-// between messages.
+/// Parses what `buffer` holds and reads the stream until `done(parser)` (checked before each
+/// read). A parser whose body buffer is full (http::error::need_buffer) stops the reading
+/// without error. Errors: the parser's, the socket's, http::error::end_of_stream when the peer
+/// closed between messages.
 template <class Stream, class Parser, class Done>
 boost::asio::awaitable<boost::beast::error_code> read_until(Stream& stream,
                                                             boost::beast::flat_buffer& buffer,
@@ -70,15 +70,12 @@ boost::asio::awaitable<boost::beast::error_code> read_until(Stream& stream,
   }
 }
 
-}  // namespace detail
-
 /// Reads until the message's head is parsed.
 template <class Stream, class Parser>
 boost::asio::awaitable<boost::beast::error_code> read_header(Stream& stream,
                                                              boost::beast::flat_buffer& buffer,
                                                              Parser& parser) {
-  return detail::read_until(stream, buffer, parser,
-                            [](const Parser& p) { return p.is_header_done(); });
+  return read_until(stream, buffer, parser, [](const Parser& p) { return p.is_header_done(); });
 }
 
 /// Reads until the whole message is parsed.
@@ -86,7 +83,7 @@ template <class Stream, class Parser>
 boost::asio::awaitable<boost::beast::error_code> read_message(Stream& stream,
                                                               boost::beast::flat_buffer& buffer,
                                                               Parser& parser) {
-  return detail::read_until(stream, buffer, parser, [](const Parser& p) { return p.is_done(); });
+  return read_until(stream, buffer, parser, [](const Parser& p) { return p.is_done(); });
 }
 
 /// For a parser with a buffer_body: reads until some of the body is in its buffer, or the
@@ -96,9 +93,8 @@ boost::asio::awaitable<boost::beast::error_code> read_body_piece(Stream& stream,
                                                                  boost::beast::flat_buffer& buffer,
                                                                  Parser& parser) {
   const std::size_t room = parser.get().body().size;
-  return detail::read_until(stream, buffer, parser, [room](const Parser& p) {
-    return p.is_done() || p.get().body().size != room;
-  });
+  return read_until(stream, buffer, parser,
+                    [room](const Parser& p) { return p.is_done() || p.get().body().size != room; });
 }
 
 /// Writes `head` then `body` (either may be empty), in one system call when the socket takes

@@ -239,17 +239,18 @@ class SiteServices {
   std::unique_ptr<proxy::SiteDirectory> directory_;
   std::atomic<bool> directory_ready_{false};
   proxy::ProxyMetrics proxy_metrics_;
-  boost::asio::io_context io_;
+  // Half the cores: the site's Kubernetes runs on the same machine. Measured on 2 cores
+  // (bench/proxy_bench.sh): one thread proxies 19k GET/s, two threads 13k (cross-thread
+  // wake-ups cost more than they give when the cluster and the client share the cores).
+  const unsigned threads_wanted_ = std::max(1U, std::thread::hardware_concurrency() / 2);
+  // The hint lets a single thread skip some of the scheduler's locking.
+  boost::asio::io_context io_{static_cast<int>(threads_wanted_)};
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_{
       io_.get_executor()};
   std::unique_ptr<peer::PeerNode> node_;
   std::shared_ptr<proxy::Upstream> local_;
   std::unique_ptr<proxy::Proxy> proxy_;
   std::unique_ptr<proxy::FrontDoor> front_door_;
-  // Half the cores: the site's Kubernetes runs on the same machine. Measured on 2 cores
-  // (bench/proxy_bench.sh): one thread proxies 19k GET/s, two threads 13k (cross-thread
-  // wake-ups cost more than they give when the cluster and the client share the cores).
-  const unsigned threads_wanted_ = std::max(1U, std::thread::hardware_concurrency() / 2);
   std::vector<std::thread> threads_;
 };
 

@@ -101,14 +101,18 @@ Routed route(const http::request<http::string_body>& req, const FrontDoor::Servi
     }
     target = unscoped;
   }
-  auto url = boost::urls::parse_origin_form(target);
-  if (!url) {
+  if (!target.starts_with('/')) {
     return status_reply(kube::Status::bad_request("malformed request target"));
   }
-  // Decoded only when it has escapes (rare): most requests are proxied untouched.
+  // The path, decoded only when it has escapes (rare): most requests are proxied untouched,
+  // and parsing the whole URL cost as much as the rest of the routing.
   std::string decoded;
-  std::string_view path = url->encoded_path();
+  std::string_view path = target.substr(0, target.find('?'));
   if (path.find('%') != std::string_view::npos) {
+    auto url = boost::urls::parse_origin_form(target);
+    if (!url) {
+      return status_reply(kube::Status::bad_request("malformed request target"));
+    }
     decoded = url->path();
     path = decoded;
   }
@@ -150,6 +154,10 @@ Routed route(const http::request<http::string_body>& req, const FrontDoor::Servi
     }
     const std::string_view name =
         std::string_view(path).substr(std::min(path.size(), kSitesPath.size() + 1));
+    auto url = boost::urls::parse_origin_form(target);
+    if (!url) {
+      return status_reply(kube::Status::bad_request("malformed request target"));
+    }
     const bool as_table = wants_table(req[http::field::accept]);
     bool watch = false;
     SiteWatch w;

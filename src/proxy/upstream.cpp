@@ -14,6 +14,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/url/parse.hpp>
 
+#include <cstring>
 #include <mutex>
 #include <vector>
 
@@ -29,7 +30,62 @@ using tcp = asio::ip::tcp;
 using asio::awaitable;
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 using Clock = std::chrono::steady_clock;
-using ResponseParser = http::response_parser<http::buffer_body>;
+
+// A response parser that keeps only what the proxy passes on: the status, the headers it
+// forwards, and the body, copied straight into the room the reader gives it. (Beast's
+// response_parser builds a fields container, one allocation per header, only for the proxy to
+// copy them out again.)
+class ResponseParser final : public http::basic_parser<false> {
+ public:
+  unsigned status = 0;
+  Headers headers;
+  /// Where the next body bytes go.
+  void give_room(char* data, std::size_t size) noexcept {
+    room_ = data;
+    room_size_ = size;
+  }
+  [[nodiscard]] std::size_t room_left() const noexcept { return room_size_; }
+
+ private:
+  void on_request_impl(http::verb, beast::string_view, beast::string_view, int,
+                       beast::error_code&) override {}
+  void on_response_impl(int code, beast::string_view, int, beast::error_code&) override {
+    status = static_cast<unsigned>(code);
+  }
+  void on_field_impl(http::field, beast::string_view name, beast::string_view value,
+                     beast::error_code&) override {
+    const std::string_view n(name.data(), name.size());
+    if (forwarded_response_header(n)) {
+      headers.emplace_back(n, std::string_view(value.data(), value.size()));
+    }
+  }
+  void on_header_impl(beast::error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, beast::error_code&) override {}
+  std::size_t on_body_impl(beast::string_view body, beast::error_code& ec) override {
+    return take(body, ec);
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
+                                 beast::error_code& ec) override {
+    return take(body, ec);
+  }
+  void on_finish_impl(beast::error_code&) override {}
+
+  std::size_t take(beast::string_view body, beast::error_code& ec) {
+    if (room_size_ == 0) {
+      ec = http::error::need_buffer;
+      return 0;
+    }
+    const std::size_t n = std::min(room_size_, body.size());
+    std::memcpy(room_, body.data(), n);
+    room_ += n;
+    room_size_ -= n;
+    return n;
+  }
+
+  char* room_ = nullptr;
+  std::size_t room_size_ = 0;
+};
 
 // One connection to the cluster, plain or TLS, behind one interface. Its deadline is kept by
 // the upstream's Deadlines: when it passes, the socket is shut down and the pending read or
@@ -75,7 +131,10 @@ class ConnectionOn final : public Connection {
     return http_io::read_header(stream_, buffer_, parser);
   }
   awaitable<beast::error_code> read_some(ResponseParser& parser) override {
-    return http_io::read_body_piece(stream_, buffer_, parser);
+    const std::size_t room = parser.room_left();
+    return http_io::read_until(stream_, buffer_, parser, [room](const ResponseParser& p) {
+      return p.is_done() || p.room_left() != room;
+    });
   }
   tcp::socket& socket() override {
     if constexpr (std::is_same_v<Stream, tcp::socket>) {
@@ -148,8 +207,7 @@ class PooledAnswer final : public Answer {
         release();
         co_return std::optional<std::string>();
       }
-      parser_->get().body().data = connection_->piece.get();
-      parser_->get().body().size = Connection::kPiece;
+      parser_->give_room(connection_->piece.get(), Connection::kPiece);
       if (deadline_) {
         connection_->deadline->expires_at(*deadline_);
       } else {
@@ -163,7 +221,7 @@ class PooledAnswer final : public Answer {
         co_return SiteFailure{timed_out ? "timed out reading the answer"
                                         : "reading the answer: " + ec.message()};
       }
-      const std::size_t got = Connection::kPiece - parser_->get().body().size;
+      const std::size_t got = Connection::kPiece - parser_->room_left();
       if (got > 0) {
         co_return std::optional<std::string>(std::string(connection_->piece.get(), got));
       }
@@ -179,7 +237,7 @@ class PooledAnswer final : public Answer {
 
  private:
   void release() {
-    if (parser_->get().keep_alive() && !aborted_) {
+    if (parser_->keep_alive() && !aborted_) {
       pool_->give(std::move(connection_));
     } else {
       connection_->close();
@@ -305,14 +363,8 @@ class UpstreamImpl final : public Upstream {
                                   ? "no answer from the cluster at " + options_.url + " in time"
                                   : "cluster at " + options_.url + ": " + ec.message()};
       }
-      const auto& answer_head = parser->get();
-      const unsigned status = answer_head.result_int();
-      Headers headers;
-      for (const auto& field : answer_head) {
-        if (forwarded_response_header(field.name_string())) {
-          headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-        }
-      }
+      const unsigned status = parser->status;
+      Headers headers = std::move(parser->headers);
       std::optional<std::uint64_t> length;
       if (auto declared = parser->content_length(); declared && !parser->chunked()) {
         length = *declared;
