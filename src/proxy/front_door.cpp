@@ -89,10 +89,59 @@ constexpr std::string_view kResources =
     R"({"name":"sites","singularName":"site","namespaced":false,"kind":"Site",)"
     R"("verbs":["get","list","watch"],"categories":["archipel"]}]})";
 
+// A request as the front door reads it: what the proxy takes (ClientRequest), with what HTTP
+// says about it.
+struct Incoming {
+  ClientRequest request;
+  http::verb verb = http::verb::unknown;
+  unsigned version = 11;
+  bool keep_alive = true;
+};
+
+// Parses a request straight into an Incoming (Beast's request_parser builds a fields
+// container, one allocation per header, only for the front door to copy them out again).
+class RequestParser final : public http::basic_parser<true> {
+ public:
+  Incoming message;
+
+ private:
+  static std::string_view view(beast::string_view s) noexcept { return {s.data(), s.size()}; }
+  void on_request_impl(http::verb verb, beast::string_view method, beast::string_view target,
+                       int version, beast::error_code&) override {
+    message.verb = verb;
+    message.request.method = view(method);
+    message.request.target = view(target);
+    message.version = static_cast<unsigned>(version);
+  }
+  void on_response_impl(int, beast::string_view, int, beast::error_code&) override {}
+  void on_field_impl(http::field, beast::string_view name, beast::string_view value,
+                     beast::error_code&) override {
+    message.request.headers.emplace_back(view(name), view(value));
+  }
+  void on_header_impl(beast::error_code&) override { message.keep_alive = keep_alive(); }
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length,
+                         beast::error_code&) override {
+    if (length) {
+      message.request.body.reserve(static_cast<std::size_t>(*length));  // within body_limit
+    }
+  }
+  std::size_t on_body_impl(beast::string_view body, beast::error_code&) override {
+    message.request.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
+                                 beast::error_code&) override {
+    message.request.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_finish_impl(beast::error_code&) override {}
+};
+
 // Decides what a request gets. No I/O: watches come back as a SiteWatch for the session to run.
 // A /scope/…/ prefix does not change what the front door serves itself.
-Routed route(const http::request<http::string_body>& req, const FrontDoor::Services& services) {
-  std::string_view target = req.target();
+Routed route(const Incoming& in, const FrontDoor::Services& services) {
+  std::string_view target = in.request.target;
   std::string unscoped;
   if (target.starts_with("/scope/")) {
     unscoped = target;
@@ -116,7 +165,7 @@ Routed route(const http::request<http::string_body>& req, const FrontDoor::Servi
     decoded = url->path();
     path = decoded;
   }
-  const bool get = req.method() == http::verb::get || req.method() == http::verb::head;
+  const bool get = in.verb == http::verb::get || in.verb == http::verb::head;
   if (path == "/healthz" || path == "/livez" || path == "/readyz") {
     const bool ok = path != "/readyz" || !services.ready || services.ready();
     return Reply{ok ? http::status::ok : http::status::service_unavailable, "text/plain",
@@ -158,7 +207,7 @@ Routed route(const http::request<http::string_body>& req, const FrontDoor::Servi
     if (!url) {
       return status_reply(kube::Status::bad_request("malformed request target"));
     }
-    const bool as_table = wants_table(req[http::field::accept]);
+    const bool as_table = wants_table(in.request.header("Accept"));
     bool watch = false;
     SiteWatch w;
     w.as_table = as_table;
@@ -330,7 +379,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   awaitable<void> serve();
   awaitable<void> serve_watch(unsigned version, const SiteWatch& w);
   // Hands the request to the proxy and streams its answer; false: the connection must close.
-  awaitable<bool> serve_proxied(http::request<http::string_body>& req);
+  awaitable<bool> serve_proxied(Incoming& in);
   // A small answer of known size, read whole and written in one go, head and body together.
   awaitable<bool> write_whole(Answer& answer, unsigned version, bool keep_alive);
   // Any other answer, piece by piece as it comes (chunked when its size is not known). A
@@ -495,7 +544,7 @@ template <class Stream>
 awaitable<void> Session<Stream>::serve() {
   const auto& options = door_->options;
   while (!closing_) {
-    http::request_parser<http::string_body> parser;
+    RequestParser parser;
     parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
     parser.body_limit(options.max_body_bytes);
     deadline_->expires_after(options.idle_timeout);
@@ -518,25 +567,23 @@ awaitable<void> Session<Stream>::serve() {
       co_await write_reply(11, status_reply(status), false, false);
       break;
     }
-    http::request<http::string_body> req = parser.release();
-    Routed routed = route(req, door_->services);
+    Incoming& in = parser.message;
+    Routed routed = route(in, door_->services);
     if (std::holds_alternative<std::monostate>(routed)) {
-      if (!co_await serve_proxied(req)) {
+      if (!co_await serve_proxied(in)) {
         break;
       }
       continue;
     }
     if (auto* w = std::get_if<SiteWatch>(&routed)) {
-      spdlog::debug("front door: {} {} watch", std::string(req.method_string()),
-                    std::string(req.target()));
-      co_await serve_watch(req.version(), *w);
+      spdlog::debug("front door: {} {} watch", in.request.method, in.request.target);
+      co_await serve_watch(in.version, *w);
       break;  // a watch ends its connection's use
     }
     const Reply& reply = std::get<Reply>(routed);
-    spdlog::debug("front door: {} {} {}", std::string(req.method_string()),
-                  std::string(req.target()), static_cast<int>(reply.status));
-    if (!co_await write_reply(req.version(), reply, req.keep_alive(),
-                              req.method() == http::verb::head)) {
+    spdlog::debug("front door: {} {} {}", in.request.method, in.request.target,
+                  static_cast<int>(reply.status));
+    if (!co_await write_reply(in.version, reply, in.keep_alive, in.verb == http::verb::head)) {
       break;
     }
   }
@@ -550,47 +597,32 @@ awaitable<void> Session<Stream>::serve() {
   socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
 
-// The request as the proxy takes it. The legacy group list is asked for as JSON, so that the
-// archipel.io group can be added to it.
-ClientRequest client_request(http::request<http::string_body>& req, bool group_list) {
-  ClientRequest request;
-  request.method = req.method_string();
-  request.target = req.target();
-  request.headers.reserve(static_cast<std::size_t>(std::distance(req.begin(), req.end())) + 1);
-  for (const auto& field : req) {
-    if (group_list && field.name() == http::field::accept) {
-      continue;
-    }
-    request.headers.emplace_back(field.name_string(), field.value());
-  }
+template <class Stream>
+awaitable<bool> Session<Stream>::serve_proxied(Incoming& in) {
+  const auto started = std::chrono::steady_clock::now();
+  ClientRequest& request = in.request;
+  // The legacy group list is asked for as JSON, so that the archipel.io group can be added.
+  const bool group_list = in.verb == http::verb::get && is_group_list_path(request.target);
   if (group_list) {
+    std::erase_if(request.headers, [](const auto& h) { return beast::iequals(h.first, "Accept"); });
     request.headers.emplace_back("Accept", "application/json");
   }
-  request.body = std::move(req.body());
-  return request;
-}
-
-template <class Stream>
-awaitable<bool> Session<Stream>::serve_proxied(http::request<http::string_body>& req) {
-  const auto started = std::chrono::steady_clock::now();
-  const bool group_list = req.method() == http::verb::get && is_group_list_path(req.target());
   RequestRecord record;
-  std::shared_ptr<Answer> answer =
-      co_await door_->services.proxy->serve(client_request(req, group_list), record);
+  std::shared_ptr<Answer> answer = co_await door_->services.proxy->serve(request, record);
   if (group_list && answer->status == 200) {
     answer = co_await with_archipel_group(std::move(answer));
   }
   if (door_->services.on_request) {
-    door_->services.on_request(req.method_string(), req.target(), record,
+    door_->services.on_request(request.method, request.target, record,
                                std::chrono::steady_clock::now() - started);
   }
-  const bool head_only = req.method() == http::verb::head;
+  const bool head_only = in.verb == http::verb::head;
   if (answer->length && *answer->length <= kWholeAnswerBytes && !head_only) {
-    co_return co_await write_whole(*answer, req.version(), req.keep_alive());
+    co_return co_await write_whole(*answer, in.version, in.keep_alive);
   }
-  const bool streaming = !answer->length && streaming_request(req.target());
-  co_return co_await write_streamed(answer, req.version(), req.keep_alive() && !streaming,
-                                    streaming, head_only);
+  const bool streaming = !answer->length && streaming_request(request.target);
+  co_return co_await write_streamed(answer, in.version, in.keep_alive && !streaming, streaming,
+                                    head_only);
 }
 
 template <class Stream>

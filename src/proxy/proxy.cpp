@@ -656,7 +656,7 @@ struct Proxy::Impl : std::enable_shared_from_this<Impl> {
     return plan;
   }
 
-  awaitable<std::unique_ptr<Answer>> serve(ClientRequest request, RequestRecord& record) {
+  awaitable<std::unique_ptr<Answer>> serve(ClientRequest& request, RequestRecord& record) {
     auto planned = plan(request, record);
     if (auto* refused = std::get_if<std::unique_ptr<Answer>>(&planned)) {
       co_return std::move(*refused);
@@ -685,9 +685,9 @@ Proxy::Proxy(Options options, Sites sites) : impl_(std::make_shared<Impl>()) {
   impl_->sites = std::move(sites);
 }
 
-awaitable<std::unique_ptr<Answer>> Proxy::serve(ClientRequest request, RequestRecord& record) {
+awaitable<std::unique_ptr<Answer>> Proxy::serve(ClientRequest& request, RequestRecord& record) {
   auto impl = impl_;
-  auto answer = co_await impl->serve(std::move(request), record);
+  auto answer = co_await impl->serve(request, record);
   record.code = answer->status;
   co_return answer;
 }

@@ -79,8 +79,9 @@ class Proxy {
   Proxy(Options options, Sites sites);
 
   /// Runs one request. Always an answer: failures are Kubernetes Status answers. `record`
-  /// says what happened once the answer's head is known.
-  boost::asio::awaitable<std::unique_ptr<Answer>> serve(ClientRequest request,
+  /// says what happened once the answer's head is known. The request's body is taken (it goes
+  /// to the sites); `request` and `record` must outlive the returned awaitable.
+  boost::asio::awaitable<std::unique_ptr<Answer>> serve(ClientRequest& request,
                                                         RequestRecord& record);
 
  private:

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Instructions per proxied request, counted by callgrind: deterministic where wall-clock
+# throughput on a shared 2-core machine is not. Side by side on the same backend: the site's
+# front door without a scope, and nginx as a plain reverse proxy (one worker, no master), both
+# run under callgrind; after a warm-up the counters are zeroed, N GETs of one ConfigMap are sent
+# over 4 keep-alive connections, and the counters dumped. Usage: bench/proxy_instructions.sh [N=2000]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-2000}
+
+cmake -S . -B build/bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DARCHIPEL_TESTS=OFF >/dev/null
+out=$(cmake --build build/bench --target archipel 2>&1) || { echo "$out" >&2; exit 1; }
+bin=build/bench/archipel
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+source tests/e2e/federation.sh
+wait_http() { for _ in $(seq 400); do curl -sf -o /dev/null "$1" && return; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
+
+federation_init "$bin" "$tmp" paris
+"$bin" cluster --listen "127.0.0.1:${cluster[paris]}" --data "$tmp/var/cluster" --log-level warn \
+  >"$tmp/cluster.log" 2>&1 &
+pids+=($!)
+federation_config paris "{mode: external, url: \"http://127.0.0.1:${cluster[paris]}\"}" "log: {level: warn}"
+wait_http "http://127.0.0.1:${cluster[paris]}/version"
+path=/api/v1/namespaces/default/configmaps/bench
+curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' \
+  --data '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"bench"},"data":{"k":"v"}}' \
+  "http://127.0.0.1:${cluster[paris]}/api/v1/namespaces/default/configmaps"
+
+nginx_port=$(free_port)
+cat >"$tmp/nginx.conf" <<CONF
+daemon off;
+master_process off;
+user root;
+worker_processes 1;
+pid $tmp/nginx.pid;
+error_log $tmp/nginx.err;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  upstream cluster { server 127.0.0.1:${cluster[paris]}; keepalive 64; }
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location / {
+      proxy_pass http://cluster;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+CONF
+
+# count NAME PORT COMMAND...: runs COMMAND under callgrind and prints the instructions it spent
+# per request.
+count() {
+  local name=$1 port=$2
+  shift 2
+  valgrind --tool=callgrind --callgrind-out-file="$tmp/$name.out" --dump-instr=no "$@" \
+    >"$tmp/$name.log" 2>&1 &
+  local vpid=$!
+  pids+=($vpid)
+  wait_http "http://127.0.0.1:$port$path"
+  wrk -t1 -c4 -d2s "http://127.0.0.1:$port$path" >/dev/null  # warm-up: pools, caches
+  callgrind_control -z "$vpid" >/dev/null 2>&1
+  /usr/bin/python3 - "$port" "$path" "$n" <<'PY'
+import http.client, sys, threading
+port, path, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+def run(k):
+    c = http.client.HTTPConnection("127.0.0.1", port)
+    for _ in range(k):
+        c.request("GET", path)
+        r = c.getresponse()
+        r.read()
+        if r.status != 200:
+            sys.exit(f"HTTP {r.status}")
+threads = [threading.Thread(target=run, args=(n // 4,)) for _ in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+PY
+  callgrind_control -d "$vpid" >/dev/null 2>&1
+  local total
+  total=$(callgrind_annotate "$tmp/$name.out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+  kill "$vpid"
+  wait "$vpid" 2>/dev/null || true
+  echo $((total / (n / 4 * 4)))
+}
+
+a=$(count archipel "${api[paris]}" "$bin" site --config "$tmp/paris.yaml")
+x=$(count nginx "$nginx_port" nginx -c "$tmp/nginx.conf")
+printf 'instructions per proxied GET (callgrind, %d requests over 4 connections)\n' "$n"
+printf '  archipel (no scope)   %8d\n  nginx reverse proxy   %8d\n  ratio                 %8.2f\n' \
+  "$a" "$x" "$(awk -v a="$a" -v x="$x" 'BEGIN {print a / x}')"
