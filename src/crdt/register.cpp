@@ -1,0 +1,56 @@
+#include "archipel/crdt/register.hpp"
+
+#include <algorithm>
+
+namespace archipel::crdt {
+
+MvRegister MvRegister::write(Dot dot, Hlc at, std::string value, DotContext& covered) {
+  for (const Value& v : values_) {
+    covered.insert(v.dot);
+  }
+  covered.insert(dot);
+  MvRegister delta;
+  delta.values_.push_back(Value{dot, at, std::move(value)});
+  values_ = delta.values_;
+  return delta;
+}
+
+void MvRegister::join(const MvRegister& other, const DotContext& mine, const DotContext& theirs) {
+  std::vector<Value> joined;
+  joined.reserve(values_.size() + other.values_.size());
+  auto a = values_.begin();
+  auto b = other.values_.begin();
+  // Both lists are sorted by dot: walk them together.
+  while (a != values_.end() || b != other.values_.end()) {
+    if (b == other.values_.end() || (a != values_.end() && a->dot < b->dot)) {
+      if (!theirs.contains(a->dot)) {
+        joined.push_back(std::move(*a));  // they never saw it: it stays
+      }
+      ++a;
+    } else if (a == values_.end() || b->dot < a->dot) {
+      if (!mine.contains(b->dot)) {
+        joined.push_back(*b);  // we never saw it: it comes in
+      }
+      ++b;
+    } else {
+      joined.push_back(std::move(*a));  // both hold it
+      ++a;
+      ++b;
+    }
+  }
+  values_.swap(joined);
+}
+
+const MvRegister::Value* MvRegister::winner(
+    const std::function<std::string_view(ReplicaIndex)>& site_of) const {
+  const Value* best = nullptr;
+  for (const Value& v : values_) {
+    if (best == nullptr || v.at > best->at ||
+        (v.at == best->at && site_of(v.dot.replica) > site_of(best->dot.replica))) {
+      best = &v;
+    }
+  }
+  return best;
+}
+
+}  // namespace archipel::crdt
