@@ -11,20 +11,7 @@ cd "$(dirname "$0")/.."
 runs=${1:-3}
 seconds=${2:-5}
 
-cmake -S . -B build/bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DARCHIPEL_TESTS=OFF >/dev/null
-out=$(cmake --build build/bench --target archipel 2>&1) || { echo "$out" >&2; exit 1; }
-bin=build/bench/archipel
-
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-source tests/e2e/federation.sh
-wait_http() { for _ in $(seq 200); do curl -sf -o /dev/null "$1" && return; sleep 0.05; done; echo "no answer from $1" >&2; exit 1; }
+source bench/proxy_common.sh
 
 sites=(paris nantes rennes)
 federation_init "$bin" "$tmp" "${sites[@]}"
@@ -58,27 +45,7 @@ for _ in $(seq 200); do
 done
 
 nginx_port=$(free_port)
-cat >"$tmp/nginx.conf" <<CONF
-daemon off;
-user root;
-worker_processes 2;
-pid $tmp/nginx.pid;
-error_log $tmp/nginx.err;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  upstream cluster { server 127.0.0.1:${cluster[paris]}; keepalive 64; }
-  server {
-    listen 127.0.0.1:$nginx_port;
-    location / {
-      proxy_pass http://cluster;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-    }
-  }
-}
-CONF
+nginx_conf "$tmp/nginx.conf" "$nginx_port" "${cluster[paris]}" 2
 nginx -c "$tmp/nginx.conf" &
 pids+=($!)
 nginx_pid=$!
