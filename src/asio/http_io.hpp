@@ -86,17 +86,6 @@ boost::asio::awaitable<boost::beast::error_code> read_message(Stream& stream,
   return read_until(stream, buffer, parser, [](const Parser& p) { return p.is_done(); });
 }
 
-/// For a parser with a buffer_body: reads until some of the body is in its buffer, or the
-/// message is done.
-template <class Stream, class Parser>
-boost::asio::awaitable<boost::beast::error_code> read_body_piece(Stream& stream,
-                                                                 boost::beast::flat_buffer& buffer,
-                                                                 Parser& parser) {
-  const std::size_t room = parser.get().body().size;
-  return read_until(stream, buffer, parser,
-                    [room](const Parser& p) { return p.is_done() || p.get().body().size != room; });
-}
-
 /// Writes `head` then `body` (either may be empty), in one system call when the socket takes
 /// them.
 template <class Stream>

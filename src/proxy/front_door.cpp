@@ -25,6 +25,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
 
+#include <array>
 #include <charconv>
 #include <deque>
 #include <list>
@@ -65,6 +66,12 @@ using Routed = std::variant<std::monostate, Reply, SiteWatch>;
 Reply status_reply(const kube::Status& s) {
   return Reply{static_cast<http::status>(s.code), "application/json",
                boost::json::serialize(s.to_json())};
+}
+
+// What the client gets when the site's answer broke off before the front door sent anything.
+Reply cut_answer_reply(const SiteFailure& failure) {
+  return status_reply(
+      kube::Status{502, "BadGateway", "the site's answer was cut: " + failure.message});
 }
 
 bool wants_table(std::string_view accept) {
@@ -138,18 +145,28 @@ class RequestParser final : public http::basic_parser<true> {
   void on_finish_impl(beast::error_code&) override {}
 };
 
+// `target` without its /scope/…/ prefix (copied into `storage` when it has one, which is rare);
+// nullopt when the prefix is malformed.
+std::optional<std::string_view> unscoped(std::string_view target, std::string& storage) {
+  if (!target.starts_with("/scope/")) {
+    return target;
+  }
+  storage = target;
+  if (!take_path_scope(storage)) {
+    return std::nullopt;
+  }
+  return std::string_view(storage);
+}
+
 // Decides what a request gets. No I/O: watches come back as a SiteWatch for the session to run.
 // A /scope/…/ prefix does not change what the front door serves itself.
 Routed route(const Incoming& in, const FrontDoor::Services& services) {
-  std::string_view target = in.request.target;
-  std::string unscoped;
-  if (target.starts_with("/scope/")) {
-    unscoped = target;
-    if (!take_path_scope(unscoped)) {
-      return std::monostate();  // the proxy explains what is wrong with the prefix
-    }
-    target = unscoped;
+  std::string storage;
+  const auto without_scope = unscoped(in.request.target, storage);
+  if (!without_scope) {
+    return std::monostate();  // the proxy explains what is wrong with the prefix
   }
+  const std::string_view target = *without_scope;
   if (!target.starts_with('/')) {
     return status_reply(kube::Status::bad_request("malformed request target"));
   }
@@ -247,15 +264,12 @@ Routed route(const Incoming& in, const FrontDoor::Services& services) {
 }
 
 bool is_group_list_path(std::string_view target) {
-  std::string unscoped;
-  if (target.starts_with("/scope/")) {
-    unscoped = target;
-    if (!take_path_scope(unscoped)) {
-      return false;
-    }
-    target = unscoped;
+  std::string storage;
+  const auto without_scope = unscoped(target, storage);
+  if (!without_scope) {
+    return false;
   }
-  const std::string_view path = target.substr(0, target.find('?'));
+  const std::string_view path = without_scope->substr(0, without_scope->find('?'));
   return path == "/apis" || path == "/apis/";
 }
 
@@ -284,8 +298,7 @@ std::string with_archipel_group(const std::string& body) {
 awaitable<std::shared_ptr<Answer>> with_archipel_group(std::shared_ptr<Answer> answer) {
   auto body = co_await read_body(*answer, 16 * 1024 * 1024);
   if (!body) {
-    const Reply reply = status_reply(
-        kube::Status{502, "BadGateway", "the site's answer was cut: " + body.error().message});
+    const Reply reply = cut_answer_reply(body.error());
     co_return complete_answer(static_cast<unsigned>(reply.status),
                               {{"Content-Type", reply.content_type}}, reply.body);
   }
@@ -330,9 +343,10 @@ using TlsStream = ssl::stream<tcp::socket>;
 template <class Stream>
 constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
 
-// The head of an answer: status line, `headers`, framing (Content-Length when `length` is
-// known, chunked otherwise) and Connection.
-std::string answer_head(unsigned version, unsigned status, const Headers& headers,
+// The head of an answer: status line, `headers` (name/value pairs), framing (Content-Length
+// when `length` is known, chunked otherwise) and Connection.
+template <class HeaderPairs>
+std::string answer_head(unsigned version, unsigned status, const HeaderPairs& headers,
                         std::optional<std::uint64_t> length, bool keep_alive) {
   std::string head;
   head.reserve(256);
@@ -348,6 +362,12 @@ std::string answer_head(unsigned version, unsigned status, const Headers& header
   http_io::connection(head, version, keep_alive);
   head += "\r\n";
   return head;
+}
+
+// The headers of what the front door answers itself.
+std::array<std::pair<std::string_view, std::string_view>, 2> local_headers(
+    std::string_view content_type) {
+  return {{{"Content-Type", content_type}, {"Cache-Control", "no-cache, private"}}};
 }
 
 // One client connection, plain or TLS. Its deadline is kept by the door's Deadlines: when it
@@ -527,13 +547,9 @@ void Session<Stream>::notice_close(std::function<void()> on_close) {
 template <class Stream>
 awaitable<bool> Session<Stream>::write_reply(unsigned version, const Reply& reply, bool keep_alive,
                                              bool head_only) {
-  std::string head;
-  http_io::status_line(head, version, static_cast<unsigned>(reply.status));
-  http_io::field(head, "Content-Type", reply.content_type);
-  http_io::field(head, "Cache-Control", "no-cache, private");
-  http_io::content_length(head, reply.body.size());
-  http_io::connection(head, version, keep_alive);
-  head += "\r\n";
+  const std::string head =
+      answer_head(version, static_cast<unsigned>(reply.status), local_headers(reply.content_type),
+                  reply.body.size(), keep_alive);
   deadline_->expires_after(std::chrono::seconds(30));
   const beast::error_code ec =
       co_await http_io::write(stream_, head, head_only ? std::string_view() : reply.body);
@@ -629,11 +645,7 @@ template <class Stream>
 awaitable<bool> Session<Stream>::write_whole(Answer& answer, unsigned version, bool keep_alive) {
   auto body = co_await read_body(answer, kWholeAnswerBytes);
   if (!body) {  // the site failed before its answer's end: nothing is sent yet
-    co_return co_await write_reply(
-        version,
-        status_reply(
-            kube::Status{502, "BadGateway", "the site's answer was cut: " + body.error().message}),
-        keep_alive, false);
+    co_return co_await write_reply(version, cut_answer_reply(body.error()), keep_alive, false);
   }
   const std::string head =
       answer_head(version, answer.status, answer.headers, body->size(), keep_alive);
@@ -719,13 +731,8 @@ awaitable<void> Session<Stream>::serve_watch(unsigned version, const SiteWatch& 
       asio::post(q->wake.get_executor(), [q] { q->wake.cancel(); });
     }
   });
-  std::string head;
-  http_io::status_line(head, version, 200);
-  http_io::field(head, "Content-Type", "application/json");
-  http_io::field(head, "Cache-Control", "no-cache, private");
-  http_io::field(head, "Transfer-Encoding", "chunked");
-  http_io::connection(head, version, false);
-  head += "\r\n";
+  const std::string head =
+      answer_head(version, 200, local_headers("application/json"), std::nullopt, false);
   deadline_->expires_after(std::chrono::seconds(30));
   if (co_await http_io::write(stream_, head)) {
     co_return;

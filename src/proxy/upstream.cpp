@@ -104,6 +104,14 @@ class Connection {
     socket().shutdown(tcp::socket::shutdown_both, ignored);
     socket().close(ignored);
   }
+  // Bounds what the connection does next by `at` (nothing: no bound, for streams).
+  void set_deadline(std::optional<Clock::time_point> at) noexcept {
+    if (at) {
+      deadline->expires_at(*at);
+    } else {
+      deadline->expires_never();
+    }
+  }
   bool reused = false;
   std::shared_ptr<net::Deadlines::Watch> deadline;
   // Where answers' body pieces are read to: allocated once per connection, not initialised
@@ -208,11 +216,7 @@ class PooledAnswer final : public Answer {
         co_return std::optional<std::string>();
       }
       parser_->give_room(connection_->piece.get(), Connection::kPiece);
-      if (deadline_) {
-        connection_->deadline->expires_at(*deadline_);
-      } else {
-        connection_->deadline->expires_never();
-      }
+      connection_->set_deadline(deadline_);
       const beast::error_code ec = co_await connection_->read_some(*parser_);
       if (ec) {
         const bool timed_out = connection_->deadline->expired();
@@ -268,6 +272,9 @@ class UpstreamImpl final : public Upstream {
     host_ = url->host_address();
     port_ = url->has_port() ? std::string(url->port()) : (tls_ ? "443" : "80");
     host_header_ = host_ + (url->has_port() ? ":" + port_ : "");
+    if (!options_.bearer_token.empty()) {
+      authorization_ = "Bearer " + options_.bearer_token;
+    }
     if (!tls_) {
       return {};
     }
@@ -319,8 +326,8 @@ class UpstreamImpl final : public Upstream {
     for (const auto& [name, value] : request.headers) {
       http_io::field(head, name, value);
     }
-    if (!options_.bearer_token.empty()) {
-      http_io::field(head, "Authorization", "Bearer " + options_.bearer_token);
+    if (!authorization_.empty()) {
+      http_io::field(head, "Authorization", authorization_);
     }
     if (!request.body.empty() || request.method == "POST" || request.method == "PUT" ||
         request.method == "PATCH") {
@@ -338,11 +345,7 @@ class UpstreamImpl final : public Upstream {
         connection = std::move(*made);
       }
       const bool reused = connection->reused;
-      if (deadline) {
-        connection->deadline->expires_at(*deadline);
-      } else {
-        connection->deadline->expires_never();
-      }
+      connection->set_deadline(deadline);
       beast::error_code ec = co_await connection->write(head, request.body);
       auto parser = std::make_unique<ResponseParser>();
       parser->header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
@@ -447,6 +450,7 @@ class UpstreamImpl final : public Upstream {
   std::string host_;
   std::string port_;
   std::string host_header_;
+  std::string authorization_;  // "Bearer …", empty without a token
   std::unique_ptr<ssl::context> context_;
   net::Deadlines deadlines_{io_.get_executor()};
   std::shared_ptr<Pool> pool_ = std::make_shared<Pool>();

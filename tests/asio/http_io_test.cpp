@@ -122,7 +122,10 @@ asio::awaitable<std::string> read_answer_in_pieces(Socket& s, beast::flat_buffer
   while (!parser.is_done()) {
     parser.get().body().data = piece;
     parser.get().body().size = sizeof piece;
-    if (auto ec = co_await http_io::read_body_piece(s, b, parser)) {
+    const std::size_t room = sizeof piece;
+    if (auto ec = co_await http_io::read_until(s, b, parser, [room](const auto& p) {
+          return p.is_done() || p.get().body().size != room;
+        })) {
       co_return "body failed: " + ec.message();
     }
     body.append(piece, sizeof piece - parser.get().body().size);
