@@ -62,6 +62,24 @@ void DotContext::compact(ReplicaIndex replica) {
   cloud_.erase(it, end);
 }
 
+DotContext DotContext::remapped(const std::vector<ReplicaIndex>& to) const {
+  DotContext out;
+  for (ReplicaIndex r = 0; r < base_.size(); ++r) {
+    if (base_[r] != 0) {
+      if (to[r] >= out.base_.size()) {
+        out.base_.resize(to[r] + 1, 0);
+      }
+      out.base_[to[r]] = base_[r];
+    }
+  }
+  out.cloud_.reserve(cloud_.size());
+  for (const Dot& d : cloud_) {
+    out.cloud_.push_back(Dot{to[d.replica], d.counter});
+  }
+  std::sort(out.cloud_.begin(), out.cloud_.end());
+  return out;
+}
+
 bool DotContext::includes(const DotContext& other) const noexcept {
   for (ReplicaIndex r = 0; r < other.base_.size(); ++r) {
     if (other.base_[r] > base(r)) {

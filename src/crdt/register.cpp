@@ -4,15 +4,33 @@
 
 namespace archipel::crdt {
 
-MvRegister MvRegister::write(Dot dot, Hlc at, std::string value, DotContext& covered) {
+MvRegister MvRegister::write(Dot dot, Hlc at, std::string value, DotContext& covered,
+                             Dot scope) {
   for (const Value& v : values_) {
     covered.insert(v.dot);
   }
   covered.insert(dot);
   MvRegister delta;
-  delta.values_.push_back(Value{dot, at, std::move(value)});
+  delta.values_.push_back(Value{dot, at, std::move(value), scope});
   values_ = delta.values_;
   return delta;
+}
+
+void MvRegister::add(Value v) {
+  values_.insert(std::upper_bound(values_.begin(), values_.end(), v,
+                                  [](const Value& a, const Value& b) { return a.dot < b.dot; }),
+                 std::move(v));
+}
+
+void MvRegister::remap(const std::vector<ReplicaIndex>& to) {
+  for (Value& v : values_) {
+    v.dot.replica = to[v.dot.replica];
+    if (v.scope.counter != 0) {
+      v.scope.replica = to[v.scope.replica];
+    }
+  }
+  std::sort(values_.begin(), values_.end(),
+            [](const Value& a, const Value& b) { return a.dot < b.dot; });
 }
 
 void MvRegister::join(const MvRegister& other, const DotContext& mine, const DotContext& theirs) {

@@ -38,6 +38,8 @@ class DotContext {
   }
   /// Seen dots above their replica's base, sorted.
   [[nodiscard]] const std::vector<Dot>& cloud() const noexcept { return cloud_; }
+  /// The same dots with replica r renamed `to[r]` (a permutation into another site table).
+  [[nodiscard]] DotContext remapped(const std::vector<ReplicaIndex>& to) const;
   /// Whether every dot `other` has seen was seen here.
   [[nodiscard]] bool includes(const DotContext& other) const noexcept;
 

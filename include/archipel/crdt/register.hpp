@@ -11,6 +11,7 @@
 #include "archipel/crdt/clock.hpp"
 #include "archipel/crdt/dots.hpp"
 
+#include <algorithm>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -24,13 +25,28 @@ class MvRegister {
     Dot dot;
     Hlc at;
     std::string value;
+    /// The incarnation (dot) of the list element or object the value was written in: when
+    /// that incarnation is removed, the value goes with it (see object.hpp). Zero: none.
+    Dot scope{};
     friend bool operator==(const Value&, const Value&) = default;
   };
 
   /// Writes `value` as `dot` (fresh, from the writer's context): the returned delta holds it
   /// and replaces what this register holds; `covered` receives the dots it replaces, for the
   /// delta's context. Applies it here too.
-  MvRegister write(Dot dot, Hlc at, std::string value, DotContext& covered);
+  MvRegister write(Dot dot, Hlc at, std::string value, DotContext& covered, Dot scope = {});
+
+  /// Adds a value beside those held (a fresh dot, above every dot held).
+  void add(Value v);
+
+  /// Removes the values `drop` selects.
+  template <typename Pred>
+  void erase_if(Pred drop) {
+    std::erase_if(values_, drop);
+  }
+
+  /// Gives every value's dot (and scope) the replica index `to[replica]`.
+  void remap(const std::vector<ReplicaIndex>& to);
 
   /// Joins `other` (whose context is `theirs`; ours is `mine`): a value stays when both hold
   /// it or the side that lacks it never saw it.
@@ -40,6 +56,13 @@ class MvRegister {
   /// name). Null when empty.
   [[nodiscard]] const Value* winner(
       const std::function<std::string_view(ReplicaIndex)>& site_of) const;
+
+  /// Whether a value with this dot is held.
+  [[nodiscard]] bool holds(Dot dot) const noexcept {
+    auto it = std::lower_bound(values_.begin(), values_.end(), dot,
+                               [](const Value& v, Dot d) { return v.dot < d; });
+    return it != values_.end() && it->dot == dot;
+  }
 
   [[nodiscard]] const std::vector<Value>& values() const noexcept { return values_; }
   [[nodiscard]] bool empty() const noexcept { return values_.empty(); }

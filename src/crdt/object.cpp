@@ -1,0 +1,595 @@
+#include "archipel/crdt/object.hpp"
+
+#include <boost/json/array.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <algorithm>
+#include <utility>
+
+namespace archipel::crdt {
+
+namespace json = boost::json;
+
+namespace {
+
+const Node kNothing;
+
+void cover(const MvRegister& reg, DotContext& covered) {
+  for (const MvRegister::Value& v : reg.values()) {
+    covered.insert(v.dot);
+  }
+}
+
+// Every dot under `node`.
+void cover_all(const Node& node, DotContext& covered) {
+  cover(node.value, covered);
+  cover(node.marks, covered);
+  cover(node.order, covered);
+  for (const auto& [key, child] : node.children) {
+    cover_all(child, covered);
+  }
+}
+
+const Node* child_of(const Node* node, std::string_view key) {
+  if (node == nullptr) {
+    return nullptr;
+  }
+  auto it = node->children.find(key);
+  return it == node->children.end() ? nullptr : &it->second;
+}
+
+// A live incarnation of the object or element at `node` (zero when it has none).
+Dot live_mark(const Node* node) {
+  return node == nullptr || node->marks.empty() ? Dot{} : node->marks.values().back().dot;
+}
+
+// How an element is identified in its list: its merge-key fields (JSON, comma-separated), or
+// its whole JSON for a set (and for an element that is not an object).
+std::string element_key(const json::value& element, const ListShape& shape) {
+  if (shape.kind == ListShape::Kind::kSet || !element.is_object()) {
+    return json::serialize(element);
+  }
+  std::string key;
+  for (std::string_view field : shape.keys) {
+    if (!key.empty()) {
+      key += ',';
+    }
+    const json::value* v = element.as_object().if_contains(field);
+    key += v != nullptr ? json::serialize(*v) : "null";
+  }
+  return key;
+}
+
+using Elements = std::vector<std::pair<std::string, const json::value*>>;
+
+// The elements of `list` by key, in list order; a repeated key keeps its first element.
+Elements elements_of(const json::array& list, const ListShape& shape) {
+  Elements out;
+  out.reserve(list.size());
+  for (const json::value& element : list) {
+    std::string key = element_key(element, shape);
+    if (std::none_of(out.begin(), out.end(), [&](const auto& e) { return e.first == key; })) {
+      out.emplace_back(std::move(key), &element);
+    }
+  }
+  return out;
+}
+
+const json::value* find_element(const Elements& elements, std::string_view key) {
+  auto it = std::find_if(elements.begin(), elements.end(),
+                         [&](const auto& e) { return e.first == key; });
+  return it == elements.end() ? nullptr : it->second;
+}
+
+// Writes the difference between what a site saw and what it now has into a delta, covering
+// (in the delta's context) the dots the site's state holds at each path it overwrites.
+class Writer {
+ public:
+  Writer(ReplicaIndex me, std::uint64_t last_counter, Hlc at, const Schema& schema,
+         DotContext& covered)
+      : me_(me), counter_(last_counter), at_(at), schema_(schema), covered_(covered) {}
+
+  void root(const Node& state, const json::object* previous, const json::object& next,
+            Node& out) {
+    Dot incarnation = live_mark(&state);
+    if (incarnation.counter == 0) {  // created, or re-created after a delete: a new incarnation
+      incarnation = fresh();
+      out.marks.add({incarnation, at_, {}, {}});
+      previous = nullptr;
+    }
+    fields(&state, previous, next, out, incarnation);
+  }
+
+ private:
+  Dot fresh() {
+    const Dot d{me_, ++counter_};
+    covered_.insert(d);
+    return d;
+  }
+
+  void fields(const Node* state, const json::object* previous, const json::object& next,
+              Node& out, Dot scope) {
+    const std::size_t depth = path_.size();
+    for (const auto& [key, value] : next) {
+      const json::value* before = previous != nullptr ? previous->if_contains(key) : nullptr;
+      if (before != nullptr && *before == value) {
+        continue;  // not changed by this site: concurrent writes made elsewhere stay
+      }
+      append_path(key);
+      write(child_of(state, key), before, value, out.children[key], scope);
+      path_.resize(depth);
+    }
+    if (previous == nullptr) {
+      return;
+    }
+    for (const auto& [key, value] : *previous) {
+      if (next.contains(key)) {
+        continue;
+      }
+      if (const Node* gone = child_of(state, key)) {
+        cover_all(*gone, covered_);
+        out.children[key].cleared = true;
+      }
+    }
+  }
+
+  void write(const Node* state, const json::value* before, const json::value& next, Node& out,
+             Dot scope) {
+    if (next.is_object()) {
+      const json::object* previous = before != nullptr ? before->if_object() : nullptr;
+      if (state != nullptr) {
+        cover(state->value, covered_);  // it was a scalar
+        if (state->shape != Node::Shape::kFields) {
+          cover_all(*state, covered_);  // it was a list
+          out.cleared = true;
+        }
+      }
+      if (state == nullptr || state->marks.empty() || state->shape != Node::Shape::kFields) {
+        out.marks.add({fresh(), at_, {}, scope});
+      }
+      fields(state, previous, next.as_object(), out, scope);
+      return;
+    }
+    if (next.is_array()) {
+      const ListShape shape = schema_(path_);
+      if (shape.kind != ListShape::Kind::kAtomic) {
+        list(state, before, next.as_array(), shape, out, scope);
+        return;
+      }
+    }
+    // A scalar, or a list Kubernetes replaces whole: replaces what is here.
+    if (state != nullptr) {
+      if (state->marks.empty() && state->order.empty() && state->children.empty()) {
+        cover(state->value, covered_);
+      } else {
+        cover_all(*state, covered_);
+        out.cleared = true;
+      }
+    }
+    out.value.add({fresh(), at_, json::serialize(next), scope});
+  }
+
+  void list(const Node* state, const json::value* before, const json::array& next,
+            const ListShape& shape, Node& out, Dot scope) {
+    out.shape = shape.kind == ListShape::Kind::kMap ? Node::Shape::kKeyedList
+                                                    : Node::Shape::kSetList;
+    if (state != nullptr) {
+      cover(state->value, covered_);
+      if (state->shape == Node::Shape::kFields && !state->children.empty()) {
+        cover_all(*state, covered_);  // it was an object
+        out.cleared = true;
+      }
+    }
+    const json::array* previous_list = before != nullptr ? before->if_array() : nullptr;
+    const Elements was =
+        previous_list != nullptr ? elements_of(*previous_list, shape) : Elements{};
+    const Elements now = elements_of(next, shape);
+
+    for (const auto& [key, element] : now) {
+      const json::value* previous = find_element(was, key);
+      if (previous != nullptr && *previous == *element) {
+        continue;
+      }
+      const Node* element_state = child_of(state, key);
+      Node& element_out = out.children[key];
+      Dot incarnation = live_mark(element_state);
+      if (incarnation.counter == 0) {  // a new element, or one removed meanwhile: born again
+        incarnation = fresh();
+        element_out.marks.add({incarnation, at_, {}, scope});
+        previous = nullptr;
+      }
+      if (out.shape == Node::Shape::kKeyedList && element->is_object()) {
+        fields(element_state, previous != nullptr ? previous->if_object() : nullptr,
+               element->as_object(), element_out, incarnation);
+      }
+    }
+    for (const auto& [key, element] : was) {
+      if (find_element(now, key) != nullptr) {
+        continue;
+      }
+      if (const Node* gone = child_of(state, key)) {
+        cover_all(*gone, covered_);
+        out.children[key].cleared = true;
+      }
+    }
+
+    const bool reordered =
+        was.size() != now.size() ||
+        !std::equal(was.begin(), was.end(), now.begin(),
+                    [](const auto& a, const auto& b) { return a.first == b.first; });
+    if (previous_list == nullptr || reordered) {
+      if (state != nullptr) {
+        cover(state->order, covered_);
+      }
+      json::array keys;
+      keys.reserve(now.size());
+      for (const auto& [key, element] : now) {
+        keys.emplace_back(key);
+      }
+      out.order.add({fresh(), at_, json::serialize(keys), scope});
+    }
+  }
+
+  void append_path(std::string_view key) {
+    if (!path_.empty()) {
+      path_ += '.';
+    }
+    path_ += key;
+  }
+
+  ReplicaIndex me_;
+  std::uint64_t counter_;
+  Hlc at_;
+  const Schema& schema_;
+  DotContext& covered_;
+  std::string path_;  // field names joined by '.', list indices omitted (the schema's paths)
+};
+
+// Joins node trees: `mine` and `theirs` are the two sides' contexts.
+class Joiner {
+ public:
+  Joiner(const DotContext& mine, const DotContext& theirs, bool keep_empty)
+      : mine_(mine), theirs_(theirs), keep_empty_(keep_empty) {}
+
+  // `full`: `theirs` covers everything under these nodes (a full state, or a cleared delta
+  // node), so every child of `a` is visited; otherwise only the paths `b` holds. `scope`: the
+  // live incarnations of the enclosing object or element; `incarnates`: `a` is itself an
+  // element or the object (its marks are the scope of what it holds).
+  void node(Node& a, const Node& b, bool full, const MvRegister* scope, bool incarnates) {
+    full = full || b.cleared;
+    a.value.join(b.value, mine_, theirs_);
+    a.marks.join(b.marks, mine_, theirs_);
+    a.order.join(b.order, mine_, theirs_);
+    a.cleared = keep_empty_ && (a.cleared || b.cleared);  // a state has nothing cleared
+    a.shape = std::max(a.shape, b.shape);
+    if (scope != nullptr) {
+      auto dead = [&](const MvRegister::Value& v) { return removed(v.scope, *scope); };
+      a.value.erase_if(dead);
+      a.marks.erase_if(dead);
+      a.order.erase_if(dead);
+    }
+
+    const MvRegister* inner = incarnates ? &a.marks : scope;
+    const bool elements = a.shape != Node::Shape::kFields;
+    if (full) {
+      auto mine = a.children.begin();
+      auto theirs = b.children.begin();
+      while (mine != a.children.end() || theirs != b.children.end()) {
+        if (theirs == b.children.end() ||
+            (mine != a.children.end() && mine->first < theirs->first)) {
+          node(mine->second, kNothing, true, inner, elements);
+          mine = settle(a, mine);
+        } else if (mine == a.children.end() || theirs->first < mine->first) {
+          mine = a.children.try_emplace(mine, theirs->first);
+          node(mine->second, theirs->second, true, inner, elements);
+          mine = settle(a, mine);
+          ++theirs;
+        } else {
+          node(mine->second, theirs->second, true, inner, elements);
+          mine = settle(a, mine);
+          ++theirs;
+        }
+      }
+    } else {
+      for (const auto& [key, theirs] : b.children) {
+        auto mine = a.children.find(key);
+        if (mine == a.children.end()) {
+          mine = a.children.try_emplace(mine, key);
+        }
+        node(mine->second, theirs, false, inner, elements);
+        settle(a, mine);
+      }
+    }
+  }
+
+ private:
+  // A value written in an incarnation that either side saw removed goes with it.
+  bool removed(Dot incarnation, const MvRegister& scope) const {
+    return incarnation.counter != 0 && !scope.holds(incarnation) &&
+           (mine_.contains(incarnation) || theirs_.contains(incarnation));
+  }
+
+  // Drops a child left empty (states only: a delta keeps the paths it covers); returns the
+  // next child.
+  using Children = std::map<std::string, Node, std::less<>>;
+  Children::iterator settle(Node& parent, Children::iterator child) const {
+    if (!keep_empty_ && child->second.empty()) {
+      return parent.children.erase(child);
+    }
+    return std::next(child);
+  }
+
+  const DotContext& mine_;
+  const DotContext& theirs_;
+  bool keep_empty_;
+};
+
+void remap(Node& node, const std::vector<ReplicaIndex>& to) {
+  node.value.remap(to);
+  node.marks.remap(to);
+  node.order.remap(to);
+  for (auto& [key, child] : node.children) {
+    remap(child, to);
+  }
+}
+
+// Builds the JSON of a state tree, collecting the losers of concurrent writes.
+class Materializer {
+ public:
+  explicit Materializer(const std::vector<std::string>& sites) : sites_(sites) {}
+
+  json::object fields(const Node& node) {
+    json::object out;
+    const std::size_t depth = path_.size();
+    for (const auto& [key, child] : node.children) {
+      if (!path_.empty()) {
+        path_ += '.';
+      }
+      path_ += key;
+      if (std::optional<json::value> v = value(child)) {
+        out.emplace(key, std::move(*v));
+      }
+      path_.resize(depth);
+    }
+    return out;
+  }
+
+  json::object take_conflicts() { return std::move(conflicts_); }
+
+ private:
+  std::optional<json::value> value(const Node& node) {
+    if (node.shape != Node::Shape::kFields && (!node.children.empty() || !node.order.empty())) {
+      return list(node);
+    }
+    if (!node.marks.empty()) {
+      return fields(node);
+    }
+    if (!node.children.empty()) {
+      json::object out = fields(node);
+      if (!out.empty()) {
+        return out;
+      }
+    }
+    const MvRegister::Value* shown = winner(node.value);
+    if (shown == nullptr) {
+      return std::nullopt;
+    }
+    if (node.value.values().size() > 1) {
+      json::array losers;
+      for (const MvRegister::Value& v : node.value.values()) {
+        if (&v != shown) {
+          losers.push_back(json::object{{"site", site(v.dot.replica)}, {"value", parse(v.value)}});
+        }
+      }
+      conflicts_[path_] = std::move(losers);
+    }
+    return parse(shown->value);
+  }
+
+  json::value list(const Node& node) {
+    // Live elements in key order; the order register's winner places those it names.
+    std::vector<std::pair<std::string_view, const Node*>> live;
+    for (const auto& [key, element] : node.children) {
+      if (!element.marks.empty()) {
+        live.emplace_back(key, &element);
+      }
+    }
+    std::vector<bool> placed(live.size(), false);
+    json::array out;
+    out.reserve(live.size());
+    auto place = [&](std::size_t i) {
+      placed[i] = true;
+      const auto& [key, element] = live[i];
+      if (node.shape == Node::Shape::kSetList) {
+        out.push_back(parse(key));
+        return;
+      }
+      const std::size_t depth = path_.size();
+      path_ += '[';
+      path_ += key;
+      path_ += ']';
+      out.push_back(fields(*element));
+      path_.resize(depth);
+    };
+    if (const MvRegister::Value* order = winner(node.order)) {
+      json::value keys = parse(order->value);
+      if (const json::array* named = keys.if_array()) {
+        for (const json::value& key : *named) {
+          const json::string* k = key.if_string();
+          if (k == nullptr) {
+            continue;
+          }
+          auto it = std::lower_bound(live.begin(), live.end(), std::string_view(*k),
+                                     [](const auto& e, std::string_view s) { return e.first < s; });
+          if (it != live.end() && it->first == std::string_view(*k) &&
+              !placed[static_cast<std::size_t>(it - live.begin())]) {
+            place(static_cast<std::size_t>(it - live.begin()));
+          }
+        }
+      }
+    }
+    for (std::size_t i = 0; i < live.size(); ++i) {
+      if (!placed[i]) {
+        place(i);
+      }
+    }
+    return out;
+  }
+
+  const MvRegister::Value* winner(const MvRegister& reg) const {
+    return reg.winner([this](ReplicaIndex r) { return site(r); });
+  }
+
+  std::string_view site(ReplicaIndex r) const {
+    return r < sites_.size() ? std::string_view(sites_[r]) : std::string_view();
+  }
+
+  static json::value parse(std::string_view text) {
+    boost::system::error_code ec;
+    json::value v = json::parse(text, ec);
+    return ec ? json::value() : v;
+  }
+
+  const std::vector<std::string>& sites_;
+  std::string path_;
+  json::object conflicts_;
+};
+
+}  // namespace
+
+json::object intent(const json::object& object) {
+  json::object out;
+  for (const auto& [key, value] : object) {
+    if (key == "status") {
+      continue;
+    }
+    if (key != "metadata") {
+      out.emplace(key, value);
+      continue;
+    }
+    const json::object* metadata = value.if_object();
+    if (metadata == nullptr) {
+      continue;
+    }
+    json::object kept;
+    for (std::string_view field : {"name", "namespace", "labels", "annotations"}) {
+      if (const json::value* v = metadata->if_contains(field)) {
+        kept.emplace(field, *v);
+      }
+    }
+    if (json::object* annotations = kept.contains("annotations")
+                                        ? kept["annotations"].if_object()
+                                        : nullptr) {
+      annotations->erase(kConflictsAnnotation);
+      if (annotations->empty()) {
+        kept.erase("annotations");
+      }
+    }
+    out.emplace("metadata", std::move(kept));
+  }
+  return out;
+}
+
+Object::Object(std::vector<std::string> sites) : sites_(std::move(sites)) {}
+
+ReplicaIndex Object::replica(std::string_view site) {
+  auto it = std::find(sites_.begin(), sites_.end(), site);
+  if (it == sites_.end()) {
+    sites_.emplace_back(site);
+    return static_cast<ReplicaIndex>(sites_.size() - 1);
+  }
+  return static_cast<ReplicaIndex>(it - sites_.begin());
+}
+
+Object Object::update(const json::object* previous, const json::object& next,
+                      std::string_view site, Hlc at, const Schema& schema) {
+  const ReplicaIndex me = replica(site);
+  Object delta(sites_);
+  delta.complete_ = false;
+  const json::object now = intent(next);
+  const json::object was = previous != nullptr ? intent(*previous) : json::object();
+  Writer writer(me, context_.base(me), at, schema, delta.context_);
+  writer.root(root_, previous != nullptr ? &was : nullptr, now, delta.root_);
+  join(delta);
+  return delta;
+}
+
+Object Object::erase(std::string_view site) {
+  replica(site);
+  Object delta(sites_);
+  delta.complete_ = false;
+  cover_all(root_, delta.context_);
+  delta.root_.cleared = true;
+  join(delta);
+  return delta;
+}
+
+const Object& Object::aligned(const Object& other, Object& storage) {
+  if (other.sites_ == sites_) {
+    return other;
+  }
+  std::vector<ReplicaIndex> to(other.sites_.size());
+  bool same = true;
+  for (std::size_t i = 0; i < to.size(); ++i) {
+    to[i] = replica(other.sites_[i]);
+    same = same && to[i] == i;
+  }
+  if (same) {
+    return other;  // their table is a prefix of ours
+  }
+  storage.sites_ = sites_;
+  storage.context_ = other.context_.remapped(to);
+  storage.root_ = other.root_;
+  remap(storage.root_, to);
+  storage.complete_ = other.complete_;
+  return storage;
+}
+
+void Object::join(const Object& other) {
+  Object storage;
+  const Object& theirs = aligned(other, storage);
+  const bool complete = complete_ || theirs.complete_;
+  Joiner joiner(context_, theirs.context_, !complete);
+  joiner.node(root_, theirs.root_, theirs.complete_, nullptr, true);
+  context_.merge(theirs.context_);
+  complete_ = complete;
+}
+
+std::optional<json::object> Object::materialize() const {
+  if (root_.marks.empty()) {
+    return std::nullopt;
+  }
+  Materializer materializer(sites_);
+  json::object out = materializer.fields(root_);
+  json::object conflicts = materializer.take_conflicts();
+  if (!conflicts.empty()) {
+    json::value& metadata = out["metadata"];
+    if (!metadata.is_object()) {
+      metadata = json::object();
+    }
+    json::value& annotations = metadata.as_object()["annotations"];
+    if (!annotations.is_object()) {
+      annotations = json::object();
+    }
+    annotations.as_object()[kConflictsAnnotation] = json::serialize(conflicts);
+  }
+  return out;
+}
+
+bool Object::forgettable(std::span<const DotContext> replicas) const {
+  return root_.empty() && std::all_of(replicas.begin(), replicas.end(), [this](const auto& c) {
+           return c.includes(context_);
+         });
+}
+
+Object Object::assemble(std::vector<std::string> sites, DotContext context, Node root,
+                        bool complete) {
+  Object out(std::move(sites));
+  out.context_ = std::move(context);
+  out.root_ = std::move(root);
+  out.complete_ = complete;
+  return out;
+}
+
+}  // namespace archipel::crdt
