@@ -77,8 +77,8 @@ Elements elements_of(const json::array& list, const ListShape& shape) {
 }
 
 const json::value* find_element(const Elements& elements, std::string_view key) {
-  auto it = std::find_if(elements.begin(), elements.end(),
-                         [&](const auto& e) { return e.first == key; });
+  auto it =
+      std::find_if(elements.begin(), elements.end(), [&](const auto& e) { return e.first == key; });
   return it == elements.end() ? nullptr : it->second;
 }
 
@@ -90,8 +90,7 @@ class Writer {
          DotContext& covered)
       : me_(me), counter_(last_counter), at_(at), schema_(schema), covered_(covered) {}
 
-  void root(const Node& state, const json::object* previous, const json::object& next,
-            Node& out) {
+  void root(const Node& state, const json::object* previous, const json::object& next, Node& out) {
     Dot incarnation = live_mark(&state);
     if (incarnation.counter == 0) {  // created, or re-created after a delete: a new incarnation
       incarnation = fresh();
@@ -108,8 +107,8 @@ class Writer {
     return d;
   }
 
-  void fields(const Node* state, const json::object* previous, const json::object& next,
-              Node& out, Dot scope) {
+  void fields(const Node* state, const json::object* previous, const json::object& next, Node& out,
+              Dot scope) {
     const std::size_t depth = path_.size();
     for (const auto& [key, value] : next) {
       const json::value* before = previous != nullptr ? previous->if_contains(key) : nullptr;
@@ -172,8 +171,8 @@ class Writer {
 
   void list(const Node* state, const json::value* before, const json::array& next,
             const ListShape& shape, Node& out, Dot scope) {
-    out.shape = shape.kind == ListShape::Kind::kMap ? Node::Shape::kKeyedList
-                                                    : Node::Shape::kSetList;
+    out.shape =
+        shape.kind == ListShape::Kind::kMap ? Node::Shape::kKeyedList : Node::Shape::kSetList;
     if (state != nullptr) {
       cover(state->value, covered_);
       if (state->shape == Node::Shape::kFields && !state->children.empty()) {
@@ -182,8 +181,7 @@ class Writer {
       }
     }
     const json::array* previous_list = before != nullptr ? before->if_array() : nullptr;
-    const Elements was =
-        previous_list != nullptr ? elements_of(*previous_list, shape) : Elements{};
+    const Elements was = previous_list != nullptr ? elements_of(*previous_list, shape) : Elements{};
     const Elements now = elements_of(next, shape);
 
     for (const auto& [key, element] : now) {
@@ -478,9 +476,8 @@ json::object intent(const json::object& object) {
         kept.emplace(field, *v);
       }
     }
-    if (json::object* annotations = kept.contains("annotations")
-                                        ? kept["annotations"].if_object()
-                                        : nullptr) {
+    if (json::object* annotations =
+            kept.contains("annotations") ? kept["annotations"].if_object() : nullptr) {
       annotations->erase(kConflictsAnnotation);
       if (annotations->empty()) {
         kept.erase("annotations");
@@ -502,8 +499,8 @@ ReplicaIndex Object::replica(std::string_view site) {
   return static_cast<ReplicaIndex>(it - sites_.begin());
 }
 
-Object Object::update(const json::object* previous, const json::object& next,
-                      std::string_view site, Hlc at, const Schema& schema) {
+Object Object::update(const json::object* previous, const json::object& next, std::string_view site,
+                      Hlc at, const Schema& schema) {
   const ReplicaIndex me = replica(site);
   Object delta(sites_);
   delta.complete_ = false;
@@ -578,9 +575,8 @@ std::optional<json::object> Object::materialize() const {
 }
 
 bool Object::forgettable(std::span<const DotContext> replicas) const {
-  return root_.empty() && std::all_of(replicas.begin(), replicas.end(), [this](const auto& c) {
-           return c.includes(context_);
-         });
+  return root_.empty() && std::all_of(replicas.begin(), replicas.end(),
+                                      [this](const auto& c) { return c.includes(context_); });
 }
 
 Object Object::assemble(std::vector<std::string> sites, DotContext context, Node root,

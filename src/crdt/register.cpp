@@ -4,8 +4,7 @@
 
 namespace archipel::crdt {
 
-MvRegister MvRegister::write(Dot dot, Hlc at, std::string value, DotContext& covered,
-                             Dot scope) {
+MvRegister MvRegister::write(Dot dot, Hlc at, std::string value, DotContext& covered, Dot scope) {
   for (const Value& v : values_) {
     covered.insert(v.dot);
   }

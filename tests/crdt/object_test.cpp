@@ -6,9 +6,9 @@
 
 #include "archipel/kube/schema.hpp"
 
+#include <gtest/gtest.h>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <gtest/gtest.h>
 
 namespace archipel::crdt {
 namespace {
@@ -20,12 +20,9 @@ Schema schema_of(std::string_view kind) {
   return [kind](std::string_view path) {
     const kube::ListStrategy s = kube::list_strategy(kind, path);
     switch (s.kind) {
-      case kube::ListStrategy::Kind::kMap:
-        return ListShape{ListShape::Kind::kMap, s.keys};
-      case kube::ListStrategy::Kind::kSet:
-        return ListShape{ListShape::Kind::kSet, {}};
-      case kube::ListStrategy::Kind::kAtomic:
-        break;
+      case kube::ListStrategy::Kind::kMap: return ListShape{ListShape::Kind::kMap, s.keys};
+      case kube::ListStrategy::Kind::kSet: return ListShape{ListShape::Kind::kSet, {}};
+      case kube::ListStrategy::Kind::kAtomic: break;
     }
     return ListShape{};
   };
@@ -107,8 +104,7 @@ TEST(Object, ConcurrentEditsOfDifferentKeysBothStay) {
   paris.state.join(from_nantes);
   nantes.state.join(from_paris);
   EXPECT_EQ(paris.shown(), nantes.shown());
-  EXPECT_EQ(paris.shown().at("data"),
-            json::parse(R"({"color": "blue", "shape": "round"})"));
+  EXPECT_EQ(paris.shown().at("data"), json::parse(R"({"color": "blue", "shape": "round"})"));
 }
 
 TEST(Object, ConcurrentWritesOfOneFieldShowOneWinnerAndTheConflict) {
@@ -125,8 +121,8 @@ TEST(Object, ConcurrentWritesOfOneFieldShowOneWinnerAndTheConflict) {
   ASSERT_EQ(paris.shown(), nantes.shown());
   const json::object shown = paris.shown();
   EXPECT_EQ(shown.at("data").at("color"), "blue");
-  const json::value conflicts = json::parse(
-      shown.at("metadata").at("annotations").at(kConflictsAnnotation).as_string());
+  const json::value conflicts =
+      json::parse(shown.at("metadata").at("annotations").at(kConflictsAnnotation).as_string());
   EXPECT_EQ(conflicts, json::parse(R"({"data.color": [{"site": "nantes", "value": "green"}]})"));
 
   // A later write that saw both settles it; the annotation goes away, and is never replicated.
@@ -155,7 +151,10 @@ TEST(Object, ContainersMergeByName) {
   nantes.state.join(paris.write(parse(kDeployment)));
   json::object a = paris.shown(), b = nantes.shown();
   auto containers = [](json::object& o) -> json::array& {
-    return o["spec"].as_object()["template"].as_object()["spec"].as_object()["containers"]
+    return o["spec"]
+        .as_object()["template"]
+        .as_object()["spec"]
+        .as_object()["containers"]
         .as_array();
   };
   containers(a)[0].as_object()["image"] = "nginx:1.27";  // paris upgrades web
@@ -181,10 +180,13 @@ TEST(Object, RemovedContainerStaysRemovedWhenEditedConcurrently) {
   nantes.state.join(paris.write(parse(kDeployment)));
   json::object a = paris.shown(), b = nantes.shown();
   auto containers = [](json::object& o) -> json::array& {
-    return o["spec"].as_object()["template"].as_object()["spec"].as_object()["containers"]
+    return o["spec"]
+        .as_object()["template"]
+        .as_object()["spec"]
+        .as_object()["containers"]
         .as_array();
   };
-  containers(a).erase(containers(a).begin() + 1);  // paris removes the sidecar
+  containers(a).erase(containers(a).begin() + 1);     // paris removes the sidecar
   containers(b)[1].as_object()["image"] = "envoy:2";  // nantes upgrades it meanwhile
   Object from_paris = paris.write(a);
   Object from_nantes = nantes.write(b);
