@@ -15,20 +15,63 @@ namespace {
 
 const Node kNothing;
 
-void cover(const MvRegister& reg, DotContext& covered) {
+// Puts the dots of `reg` into `covered`, and the incarnations they were written in into
+// `inherited` (when given).
+void cover(const MvRegister& reg, DotContext& covered, Scopes* inherited = nullptr) {
   for (const MvRegister::Value& v : reg.values()) {
     covered.insert(v.dot);
+    if (inherited != nullptr) {
+      for (Dot d : v.scope) {
+        inherited->push_back(d);
+      }
+    }
   }
 }
 
 // Every dot under `node`.
-void cover_all(const Node& node, DotContext& covered) {
-  cover(node.value, covered);
-  cover(node.marks, covered);
-  cover(node.order, covered);
+void cover_all(const Node& node, DotContext& covered, Scopes* inherited = nullptr) {
+  cover(node.value, covered, inherited);
+  cover(node.marks, covered, inherited);
+  cover(node.order, covered, inherited);
   for (const auto& [key, child] : node.children) {
-    cover_all(child, covered);
+    cover_all(child, covered, inherited);
   }
+}
+
+// Removes what is under `node`: puts into `covered` the dots of its entries, except those
+// also written in an incarnation the remover has not seen (a concurrent create of the same
+// element or object, which this remove does not undo), or in one of the marks so kept: those
+// stay, so that the other incarnation keeps its fields. `incarnates`: `node` is an element or
+// the object (its marks are incarnations).
+void remove_all(const Node& node, DotContext& covered, const DotContext& seen, Scopes kept,
+                bool incarnates) {
+  auto stays = [&](const MvRegister::Value& v) {
+    return std::any_of(v.scope.begin(), v.scope.end(), [&](Dot d) {
+      return !seen.contains(d) || std::find(kept.begin(), kept.end(), d) != kept.end();
+    });
+  };
+  auto remove = [&](const MvRegister& reg, bool marks) {
+    for (const MvRegister::Value& v : reg.values()) {
+      if (!stays(v)) {
+        covered.insert(v.dot);
+      } else if (marks) {
+        kept.push_back(v.dot);
+      }
+    }
+  };
+  remove(node.value, false);
+  remove(node.order, false);
+  remove(node.marks, incarnates);
+  const bool elements = node.shape != Node::Shape::kFields;
+  for (const auto& [key, child] : node.children) {
+    remove_all(child, covered, seen, kept, elements);
+  }
+}
+
+const Scopes& sorted(Scopes& scopes) {
+  std::sort(scopes.begin(), scopes.end());
+  scopes.erase(std::unique(scopes.begin(), scopes.end()), scopes.end());
+  return scopes;
 }
 
 const Node* child_of(const Node* node, std::string_view key) {
@@ -39,9 +82,15 @@ const Node* child_of(const Node* node, std::string_view key) {
   return it == node->children.end() ? nullptr : &it->second;
 }
 
-// A live incarnation of the object or element at `node` (zero when it has none).
-Dot live_mark(const Node* node) {
-  return node == nullptr || node->marks.empty() ? Dot{} : node->marks.values().back().dot;
+// The live incarnations of the object or element at `node` (sorted).
+Scopes live_marks(const Node* node) {
+  Scopes out;
+  if (node != nullptr) {
+    for (const MvRegister::Value& mark : node->marks.values()) {
+      out.push_back(mark.dot);
+    }
+  }
+  return out;
 }
 
 // How an element is identified in its list: its merge-key fields (JSON, comma-separated), or
@@ -84,20 +133,29 @@ const json::value* find_element(const Elements& elements, std::string_view key) 
 
 // Writes the difference between what a site saw and what it now has into a delta, covering
 // (in the delta's context) the dots the site's state holds at each path it overwrites.
+//
+// A value written belongs to the live incarnations its writer sees and to those of the values
+// it replaces: the writer may hold a value whose incarnation's mark has not reached it yet,
+// and the value replacing it must live as long as that incarnation does (otherwise a remove of
+// the writer's incarnation would leave the other one without the field).
 class Writer {
  public:
-  Writer(ReplicaIndex me, std::uint64_t last_counter, Hlc at, const Schema& schema,
-         DotContext& covered)
-      : me_(me), counter_(last_counter), at_(at), schema_(schema), covered_(covered) {}
+  Writer(ReplicaIndex me, const DotContext& seen, Hlc at, const Schema& schema, DotContext& covered)
+      : me_(me),
+        counter_(seen.base(me)),
+        at_(at),
+        schema_(schema),
+        seen_(seen),
+        covered_(covered) {}
 
   void root(const Node& state, const json::object* previous, const json::object& next, Node& out) {
-    Dot incarnation = live_mark(&state);
-    if (incarnation.counter == 0) {  // created, or re-created after a delete: a new incarnation
-      incarnation = fresh();
-      out.marks.add({incarnation, at_, {}, {}});
+    Scopes incarnations = live_marks(&state);
+    if (incarnations.empty()) {  // created, or re-created after a delete: a new incarnation
+      incarnations.push_back(fresh());
+      out.marks.add({incarnations.front(), at_, {}, {}});
       previous = nullptr;
     }
-    fields(&state, previous, next, out, incarnation);
+    fields(&state, previous, next, out, incarnations);
   }
 
  private:
@@ -108,7 +166,7 @@ class Writer {
   }
 
   void fields(const Node* state, const json::object* previous, const json::object& next, Node& out,
-              Dot scope) {
+              const Scopes& scope) {
     const std::size_t depth = path_.size();
     for (const auto& [key, value] : next) {
       const json::value* before = previous != nullptr ? previous->if_contains(key) : nullptr;
@@ -127,25 +185,26 @@ class Writer {
         continue;
       }
       if (const Node* gone = child_of(state, key)) {
-        cover_all(*gone, covered_);
+        remove_all(*gone, covered_, seen_, {}, false);
         out.children[key].cleared = true;
       }
     }
   }
 
   void write(const Node* state, const json::value* before, const json::value& next, Node& out,
-             Dot scope) {
+             const Scopes& scope) {
     if (next.is_object()) {
       const json::object* previous = before != nullptr ? before->if_object() : nullptr;
+      Scopes inherited = scope;
       if (state != nullptr) {
-        cover(state->value, covered_);  // it was a scalar
+        cover(state->value, covered_, &inherited);  // it was a scalar
         if (state->shape != Node::Shape::kFields) {
-          cover_all(*state, covered_);  // it was a list
+          cover_all(*state, covered_, &inherited);  // it was a list
           out.cleared = true;
         }
       }
       if (state == nullptr || state->marks.empty() || state->shape != Node::Shape::kFields) {
-        out.marks.add({fresh(), at_, {}, scope});
+        out.marks.add({fresh(), at_, {}, sorted(inherited)});
       }
       fields(state, previous, next.as_object(), out, scope);
       return;
@@ -158,25 +217,27 @@ class Writer {
       }
     }
     // A scalar, or a list Kubernetes replaces whole: replaces what is here.
+    Scopes inherited = scope;
     if (state != nullptr) {
       if (state->marks.empty() && state->order.empty() && state->children.empty()) {
-        cover(state->value, covered_);
+        cover(state->value, covered_, &inherited);
       } else {
-        cover_all(*state, covered_);
+        cover_all(*state, covered_, &inherited);
         out.cleared = true;
       }
     }
-    out.value.add({fresh(), at_, json::serialize(next), scope});
+    out.value.add({fresh(), at_, json::serialize(next), sorted(inherited)});
   }
 
   void list(const Node* state, const json::value* before, const json::array& next,
-            const ListShape& shape, Node& out, Dot scope) {
+            const ListShape& shape, Node& out, const Scopes& scope) {
     out.shape =
         shape.kind == ListShape::Kind::kMap ? Node::Shape::kKeyedList : Node::Shape::kSetList;
+    Scopes inherited = scope;  // for the order register
     if (state != nullptr) {
-      cover(state->value, covered_);
+      cover(state->value, covered_, &inherited);
       if (state->shape == Node::Shape::kFields && !state->children.empty()) {
-        cover_all(*state, covered_);  // it was an object
+        cover_all(*state, covered_, &inherited);  // it was an object
         out.cleared = true;
       }
     }
@@ -191,15 +252,15 @@ class Writer {
       }
       const Node* element_state = child_of(state, key);
       Node& element_out = out.children[key];
-      Dot incarnation = live_mark(element_state);
-      if (incarnation.counter == 0) {  // a new element, or one removed meanwhile: born again
-        incarnation = fresh();
-        element_out.marks.add({incarnation, at_, {}, scope});
+      Scopes incarnations = live_marks(element_state);
+      if (incarnations.empty()) {  // a new element, or one removed meanwhile: born again
+        incarnations.push_back(fresh());
+        element_out.marks.add({incarnations.front(), at_, {}, scope});
         previous = nullptr;
       }
       if (out.shape == Node::Shape::kKeyedList && element->is_object()) {
         fields(element_state, previous != nullptr ? previous->if_object() : nullptr,
-               element->as_object(), element_out, incarnation);
+               element->as_object(), element_out, incarnations);
       }
     }
     for (const auto& [key, element] : was) {
@@ -207,7 +268,7 @@ class Writer {
         continue;
       }
       if (const Node* gone = child_of(state, key)) {
-        cover_all(*gone, covered_);
+        remove_all(*gone, covered_, seen_, {}, true);
         out.children[key].cleared = true;
       }
     }
@@ -218,14 +279,14 @@ class Writer {
                     [](const auto& a, const auto& b) { return a.first == b.first; });
     if (previous_list == nullptr || reordered) {
       if (state != nullptr) {
-        cover(state->order, covered_);
+        cover(state->order, covered_, &inherited);
       }
       json::array keys;
       keys.reserve(now.size());
       for (const auto& [key, element] : now) {
         keys.emplace_back(key);
       }
-      out.order.add({fresh(), at_, json::serialize(keys), scope});
+      out.order.add({fresh(), at_, json::serialize(keys), sorted(inherited)});
     }
   }
 
@@ -240,6 +301,7 @@ class Writer {
   std::uint64_t counter_;
   Hlc at_;
   const Schema& schema_;
+  const DotContext& seen_;  // the writer's context
   DotContext& covered_;
   std::string path_;  // field names joined by '.', list indices omitted (the schema's paths)
 };
@@ -256,6 +318,7 @@ class Joiner {
   // element or the object (its marks are the scope of what it holds).
   void node(Node& a, const Node& b, bool full, const MvRegister* scope, bool incarnates) {
     full = full || b.cleared;
+    const MvRegister marks_before = incarnates ? a.marks : MvRegister();
     a.value.join(b.value, mine_, theirs_);
     a.marks.join(b.marks, mine_, theirs_);
     a.order.join(b.order, mine_, theirs_);
@@ -268,6 +331,11 @@ class Joiner {
       a.order.erase_if(dead);
     }
 
+    if (incarnates && !full && (lost(marks_before, a.marks) || lost(b.marks, a.marks))) {
+      // An incarnation ended here (or arrived already ended): what was written in it, under
+      // paths `b` may not hold, must go too.
+      full = true;
+    }
     const MvRegister* inner = incarnates ? &a.marks : scope;
     const bool elements = a.shape != Node::Shape::kFields;
     if (full) {
@@ -302,10 +370,19 @@ class Joiner {
   }
 
  private:
-  // A value written in an incarnation that either side saw removed goes with it.
-  bool removed(Dot incarnation, const MvRegister& scope) const {
-    return incarnation.counter != 0 && !scope.holds(incarnation) &&
-           (mine_.contains(incarnation) || theirs_.contains(incarnation));
+  // Whether some entry of `from` is not in `to`.
+  static bool lost(const MvRegister& from, const MvRegister& to) {
+    return std::any_of(from.values().begin(), from.values().end(),
+                       [&](const MvRegister::Value& v) { return !to.holds(v.dot); });
+  }
+
+  // A value goes with the incarnations it was written in, once either side saw them all
+  // removed.
+  bool removed(const Scopes& incarnations, const MvRegister& scope) const {
+    return !incarnations.empty() &&
+           std::all_of(incarnations.begin(), incarnations.end(), [&](Dot d) {
+             return !scope.holds(d) && (mine_.contains(d) || theirs_.contains(d));
+           });
   }
 
   // Drops a child left empty (states only: a delta keeps the paths it covers); returns the
@@ -376,11 +453,13 @@ class Materializer {
     if (node.value.values().size() > 1) {
       json::array losers;
       for (const MvRegister::Value& v : node.value.values()) {
-        if (&v != shown) {
+        if (&v != shown && v.value != shown->value) {
           losers.push_back(json::object{{"site", site(v.dot.replica)}, {"value", parse(v.value)}});
         }
       }
-      conflicts_[path_] = std::move(losers);
+      if (!losers.empty()) {
+        conflicts_[path_] = std::move(losers);
+      }
     }
     return parse(shown->value);
   }
@@ -506,7 +585,7 @@ Object Object::update(const json::object* previous, const json::object& next, st
   delta.complete_ = false;
   const json::object now = intent(next);
   const json::object was = previous != nullptr ? intent(*previous) : json::object();
-  Writer writer(me, context_.base(me), at, schema, delta.context_);
+  Writer writer(me, context_, at, schema, delta.context_);
   writer.root(root_, previous != nullptr ? &was : nullptr, now, delta.root_);
   join(delta);
   return delta;
@@ -516,7 +595,7 @@ Object Object::erase(std::string_view site) {
   replica(site);
   Object delta(sites_);
   delta.complete_ = false;
-  cover_all(root_, delta.context_);
+  remove_all(root_, delta.context_, context_, {}, true);
   delta.root_.cleared = true;
   join(delta);
   return delta;

@@ -4,13 +4,14 @@
 
 namespace archipel::crdt {
 
-MvRegister MvRegister::write(Dot dot, Hlc at, std::string value, DotContext& covered, Dot scope) {
+MvRegister MvRegister::write(Dot dot, Hlc at, std::string value, DotContext& covered,
+                             Scopes scope) {
   for (const Value& v : values_) {
     covered.insert(v.dot);
   }
   covered.insert(dot);
   MvRegister delta;
-  delta.values_.push_back(Value{dot, at, std::move(value), scope});
+  delta.values_.push_back(Value{dot, at, std::move(value), std::move(scope)});
   values_ = delta.values_;
   return delta;
 }
@@ -24,9 +25,10 @@ void MvRegister::add(Value v) {
 void MvRegister::remap(const std::vector<ReplicaIndex>& to) {
   for (Value& v : values_) {
     v.dot.replica = to[v.dot.replica];
-    if (v.scope.counter != 0) {
-      v.scope.replica = to[v.scope.replica];
+    for (Dot& s : v.scope) {
+      s.replica = to[s.replica];
     }
+    std::sort(v.scope.begin(), v.scope.end());
   }
   std::sort(values_.begin(), values_.end(),
             [](const Value& a, const Value& b) { return a.dot < b.dot; });

@@ -15,12 +15,13 @@
 // Removals leave no tombstones: a removal is a delta whose context covers the dots it removes.
 //
 // Incarnations. The object and each element of a keyed list are born with a mark (a dot); every
-// value written inside carries the mark it was written under (MvRegister::Value::scope).
-// Removing the object or an element removes its marks; a value whose mark was removed is
-// dropped wherever it arrives, even when it was written concurrently with the removal. So a
-// delete concurrent with an update wins: no half object or half container ever comes back. A
-// later create (a write that sees no live mark) starts a new incarnation, with none of the old
-// values. Two concurrent creates both live: the object shows both sets of values, merged.
+// value written inside carries the live marks its writer saw (MvRegister::Value::scope).
+// Removing the object or an element removes the marks its remover saw; a value whose marks
+// were all removed is dropped wherever it arrives, even when it was written concurrently with
+// the removal. So a delete concurrent with an update wins: no half object or half container
+// ever comes back. A later create (a write that sees no live mark) starts a new incarnation,
+// with none of the old values. Concurrent creates are all live (a create concurrent with a
+// remove that did not see it survives, whole): the object shows their values, merged.
 //
 // Only intent is replicated: apiVersion, kind, metadata name / namespace / labels /
 // annotations, and every other top-level field except status (spec, data, stringData…). Never

@@ -11,6 +11,8 @@
 #include "archipel/crdt/clock.hpp"
 #include "archipel/crdt/dots.hpp"
 
+#include <boost/container/small_vector.hpp>
+
 #include <algorithm>
 #include <functional>
 #include <string>
@@ -19,22 +21,26 @@
 
 namespace archipel::crdt {
 
+/// Incarnations a value was written in: nearly always one.
+using Scopes = boost::container::small_vector<Dot, 1>;
+
 class MvRegister {
  public:
   struct Value {
     Dot dot;
     Hlc at;
     std::string value;
-    /// The incarnation (dot) of the list element or object the value was written in: when
-    /// that incarnation is removed, the value goes with it (see object.hpp). Zero: none.
-    Dot scope{};
+    /// The incarnations (dots) of the list element or object the value was written in, as
+    /// its writer saw them: when all are removed, the value goes with them (see object.hpp).
+    /// Empty: none.
+    Scopes scope;
     friend bool operator==(const Value&, const Value&) = default;
   };
 
   /// Writes `value` as `dot` (fresh, from the writer's context): the returned delta holds it
   /// and replaces what this register holds; `covered` receives the dots it replaces, for the
   /// delta's context. Applies it here too.
-  MvRegister write(Dot dot, Hlc at, std::string value, DotContext& covered, Dot scope = {});
+  MvRegister write(Dot dot, Hlc at, std::string value, DotContext& covered, Scopes scope = {});
 
   /// Adds a value beside those held (a fresh dot, above every dot held).
   void add(Value v);
