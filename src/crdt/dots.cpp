@@ -4,6 +4,24 @@
 
 namespace archipel::crdt {
 
+DotContext DotContext::assemble(std::vector<std::uint64_t> base, std::vector<Dot> cloud) {
+  DotContext out;
+  out.base_ = std::move(base);
+  std::sort(cloud.begin(), cloud.end());
+  cloud.erase(std::unique(cloud.begin(), cloud.end()), cloud.end());
+  for (const Dot& d : cloud) {
+    if (d.replica >= out.base_.size()) {
+      out.base_.resize(d.replica + 1, 0);
+    }
+  }
+  std::erase_if(cloud, [&](const Dot& d) { return d.counter <= out.base_[d.replica]; });
+  out.cloud_ = std::move(cloud);
+  for (ReplicaIndex r = 0; r < out.base_.size(); ++r) {
+    out.compact(r);
+  }
+  return out;
+}
+
 bool DotContext::contains(Dot d) const noexcept {
   if (d.counter <= base(d.replica)) {
     return true;

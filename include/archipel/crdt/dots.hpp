@@ -23,6 +23,10 @@ struct Dot {
 
 class DotContext {
  public:
+  /// The context holding every dot of replica r up to `base[r]`, and the dots of `cloud` (in
+  /// any order; those under their base are dropped).
+  static DotContext assemble(std::vector<std::uint64_t> base, std::vector<Dot> cloud);
+
   /// Whether the dot was seen.
   [[nodiscard]] bool contains(Dot d) const noexcept;
   /// Records the dot as seen (folding the cloud into the version vector when it closes a gap).
