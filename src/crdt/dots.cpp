@@ -62,6 +62,9 @@ void DotContext::merge(const DotContext& other) {
   std::set_union(cloud_.begin(), cloud_.end(), other.cloud_.begin(), other.cloud_.end(),
                  std::back_inserter(cloud));
   cloud_.swap(cloud);
+  if (!cloud_.empty() && cloud_.back().replica >= base_.size()) {
+    base_.resize(cloud_.back().replica + 1, 0);  // every replica of the cloud has a base
+  }
   // Dots now under their base, and gaps the other side closed.
   std::erase_if(cloud_, [this](const Dot& d) { return d.counter <= base_[d.replica]; });
   for (ReplicaIndex r = 0; r < base_.size(); ++r) {
@@ -95,17 +98,21 @@ DotContext DotContext::remapped(const std::vector<ReplicaIndex>& to) const {
     out.cloud_.push_back(Dot{to[d.replica], d.counter});
   }
   std::sort(out.cloud_.begin(), out.cloud_.end());
+  if (!out.cloud_.empty() && out.cloud_.back().replica >= out.base_.size()) {
+    out.base_.resize(out.cloud_.back().replica + 1, 0);
+  }
   return out;
 }
 
 bool DotContext::includes(const DotContext& other) const noexcept {
   for (ReplicaIndex r = 0; r < other.base_.size(); ++r) {
-    if (other.base_[r] > base(r)) {
-      // Every dot above our base must be in our cloud.
-      for (std::uint64_t c = base(r) + 1; c <= other.base_[r]; ++c) {
-        if (!contains({r, c})) {
-          return false;
-        }
+    const std::uint64_t mine = base(r);
+    if (other.base_[r] > mine) {
+      // Every dot above our base must be in our cloud: as many of ours as the gap is wide.
+      auto from = std::upper_bound(cloud_.begin(), cloud_.end(), Dot{r, mine});
+      auto to = std::upper_bound(cloud_.begin(), cloud_.end(), Dot{r, other.base_[r]});
+      if (static_cast<std::uint64_t>(to - from) != other.base_[r] - mine) {
+        return false;
       }
     }
   }

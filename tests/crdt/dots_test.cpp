@@ -100,5 +100,35 @@ TEST(DotContext, IncludesOnlyWhatItSaw) {
   EXPECT_TRUE(b.includes(a));
 }
 
+TEST(DotContext, RenamesReplicasIntoAnotherTable) {
+  DotContext c;
+  c.insert({0, 1});
+  c.insert({0, 2});
+  c.insert({1, 5});  // out of order: in the cloud
+  const DotContext renamed = c.remapped({3, 0});
+  EXPECT_EQ(renamed.base(3), 2U);
+  EXPECT_TRUE(renamed.contains({0, 5}));
+  EXPECT_FALSE(renamed.contains({1, 5}));
+  DotContext merged;  // a replica known only through its cloud
+  merged.merge(c.remapped({0, 7}));
+  EXPECT_TRUE(merged.contains({7, 5}));
+  EXPECT_FALSE(merged.contains({7, 4}));
+}
+
+TEST(DotContext, AssemblesFromAVersionVectorAndLooseDots) {
+  const DotContext c = DotContext::assemble({2, 0}, {{1, 1}, {0, 1}, {0, 4}, {1, 2}, {2, 9}});
+  EXPECT_EQ(c.base(0), 2U);
+  EXPECT_EQ(c.base(1), 2U);  // 1:1 and 1:2 fold into the vector
+  EXPECT_EQ(c.cloud(), (std::vector<Dot>{{0, 4}, {2, 9}}));
+}
+
+TEST(DotContext, IncludesAWideVersionVectorWithoutWalkingIt) {
+  DotContext huge;
+  huge.insert({0, 1});
+  const DotContext wide = DotContext::assemble({std::uint64_t{1} << 62}, {});
+  EXPECT_FALSE(huge.includes(wide));  // answers at once, whatever the width
+  EXPECT_TRUE(wide.includes(huge));
+}
+
 }  // namespace
 }  // namespace archipel::crdt
