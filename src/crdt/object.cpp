@@ -658,12 +658,57 @@ bool Object::forgettable(std::span<const DotContext> replicas) const {
                                       [this](const auto& c) { return c.includes(context_); });
 }
 
+namespace {
+
+void mark_used(const MvRegister& reg, std::vector<bool>& used) {
+  for (const MvRegister::Value& v : reg.values()) {
+    used[v.dot.replica] = true;
+    for (Dot d : v.scope) {
+      used[d.replica] = true;
+    }
+  }
+}
+
+void mark_used(const Node& node, std::vector<bool>& used) {
+  mark_used(node.value, used);
+  mark_used(node.marks, used);
+  mark_used(node.order, used);
+  for (const auto& [key, child] : node.children) {
+    mark_used(child, used);
+  }
+}
+
+}  // namespace
+
 Object Object::assemble(std::vector<std::string> sites, DotContext context, Node root,
                         bool complete) {
-  Object out(std::move(sites));
-  out.context_ = std::move(context);
-  out.root_ = std::move(root);
+  // Only the sites its dots name: a message's site table may list others.
+  std::vector<bool> used(sites.size(), false);
+  for (ReplicaIndex r = 0; r < sites.size(); ++r) {
+    used[r] = context.base(r) != 0;
+  }
+  for (const Dot& d : context.cloud()) {
+    used[d.replica] = true;
+  }
+  mark_used(root, used);
+  Object out;
   out.complete_ = complete;
+  if (std::all_of(used.begin(), used.end(), [](bool u) { return u; })) {
+    out.sites_ = std::move(sites);
+    out.context_ = std::move(context);
+    out.root_ = std::move(root);
+    return out;
+  }
+  std::vector<ReplicaIndex> to(sites.size(), 0);
+  for (std::size_t r = 0; r < sites.size(); ++r) {
+    if (used[r]) {
+      to[r] = static_cast<ReplicaIndex>(out.sites_.size());
+      out.sites_.push_back(std::move(sites[r]));
+    }
+  }
+  out.context_ = context.remapped(to);
+  out.root_ = std::move(root);
+  remap(out.root_, to);
   return out;
 }
 

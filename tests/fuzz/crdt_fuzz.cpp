@@ -7,6 +7,7 @@
 #include <boost/json/parse.hpp>
 
 #include <cstdlib>
+#include <vector>
 
 namespace {
 
@@ -29,20 +30,30 @@ const Object& base_state() {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  auto decoded = decode(std::as_bytes(std::span(data, size)));
+  auto decoded = decode_all(std::as_bytes(std::span(data, size)));
   if (!decoded) {
     return 0;
   }
-  const std::string again = encode(*decoded);
-  auto twice = decode(std::as_bytes(std::span(again.data(), again.size())));
-  if (!twice || !(*twice == *decoded)) {
+  std::vector<Outgoing> out;
+  for (const Received& r : *decoded) {
+    out.push_back({r.key, r.object});
+  }
+  const std::string again = encode(out);
+  auto twice = decode_all(std::as_bytes(std::span(again.data(), again.size())));
+  if (!twice || twice->size() != decoded->size()) {
     std::abort();  // what decodes must encode back to itself
   }
-  Object state = base_state();
-  state.join(*decoded);
-  (void)state.materialize();
-  Object fresh;
-  fresh.join(*decoded);
-  (void)fresh.materialize();
+  for (std::size_t i = 0; i < decoded->size(); ++i) {
+    const Object& object = (*decoded)[i].object;
+    if (!((*twice)[i].object == object) || (*twice)[i].key != (*decoded)[i].key) {
+      std::abort();
+    }
+    Object state = base_state();
+    state.join(object);
+    (void)state.materialize();
+    Object fresh;
+    fresh.join(object);
+    (void)fresh.materialize();
+  }
   return 0;
 }

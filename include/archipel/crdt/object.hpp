@@ -126,7 +126,7 @@ class Object {
   [[nodiscard]] const Node& root() const noexcept { return root_; }
 
   /// Rebuilds an object from its parts (the wire codec). Replica indices in `context` and
-  /// `root` index `sites`.
+  /// `root` index `sites` (which must cover them); sites no dot names are left out.
   static Object assemble(std::vector<std::string> sites, DotContext context, Node root,
                          bool complete);
 
