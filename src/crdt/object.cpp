@@ -131,6 +131,30 @@ const json::value* find_element(const Elements& elements, std::string_view key) 
   return it == elements.end() ? nullptr : it->second;
 }
 
+// The replicated part of an object's metadata: name, namespace, labels, annotations (without
+// the conflicts annotation, which is derived). Null when the object has no metadata.
+json::value metadata_intent(const json::object& object) {
+  const json::value* metadata = object.if_contains("metadata");
+  if (metadata == nullptr || !metadata->is_object()) {
+    return nullptr;
+  }
+  json::object kept;
+  for (std::string_view field : {"name", "namespace", "labels", "annotations"}) {
+    if (const json::value* v = metadata->as_object().if_contains(field)) {
+      kept.emplace(field, *v);
+    }
+  }
+  if (json::value* annotations = kept.if_contains("annotations")) {
+    if (json::object* a = annotations->if_object();
+        a != nullptr && a->erase(kConflictsAnnotation)) {
+      if (a->empty()) {
+        kept.erase("annotations");
+      }
+    }
+  }
+  return kept;
+}
+
 // Writes the difference between what a site saw and what it now has into a delta, covering
 // (in the delta's context) the dots the site's state holds at each path it overwrites.
 //
@@ -148,6 +172,7 @@ class Writer {
         seen_(seen),
         covered_(covered) {}
 
+  // `previous` and `next` are whole objects: only their intent is looked at (see intent()).
   void root(const Node& state, const json::object* previous, const json::object& next, Node& out) {
     Scopes incarnations = live_marks(&state);
     if (incarnations.empty()) {  // created, or re-created after a delete: a new incarnation
@@ -155,7 +180,23 @@ class Writer {
       out.marks.add({incarnations.front(), at_, {}, {}});
       previous = nullptr;
     }
-    fields(&state, previous, next, out, incarnations);
+    fields(&state, previous, next, out, incarnations, /*top=*/true);
+    // metadata: only its intent (a small copy, unlike the spec).
+    const json::value next_metadata = metadata_intent(next);
+    const json::value previous_metadata =
+        previous != nullptr ? metadata_intent(*previous) : json::value();
+    if (next_metadata.is_object()) {
+      if (previous == nullptr || previous_metadata != next_metadata) {
+        append_path("metadata");
+        write(child_of(&state, "metadata"), previous != nullptr ? &previous_metadata : nullptr,
+              next_metadata, out.children["metadata"], incarnations);
+        path_.clear();
+      }
+    } else if (const Node* gone = child_of(&state, "metadata");
+               gone != nullptr && previous_metadata.is_object()) {
+      remove_all(*gone, covered_, seen_, {}, false);
+      out.children["metadata"].cleared = true;
+    }
   }
 
  private:
@@ -165,23 +206,32 @@ class Writer {
     return d;
   }
 
+  // `top`: the object's own fields, where status is not replicated and metadata is written
+  // apart.
   void fields(const Node* state, const json::object* previous, const json::object& next, Node& out,
-              const Scopes& scope) {
+              const Scopes& scope, bool top = false) {
     const std::size_t depth = path_.size();
     for (const auto& [key, value] : next) {
+      if (top && (key == "status" || key == "metadata")) {
+        continue;
+      }
       const json::value* before = previous != nullptr ? previous->if_contains(key) : nullptr;
-      if (before != nullptr && *before == value) {
-        continue;  // not changed by this site: concurrent writes made elsewhere stay
+      if (before != nullptr && value.kind() != before->kind() && *before == value) {
+        continue;  // equal numbers of different kinds (1 and 1.0): not changed
       }
       append_path(key);
-      write(child_of(state, key), before, value, out.children[key], scope);
+      auto [child, added] = out.children.try_emplace(key);
+      write(child_of(state, key), before, value, child->second, scope);
+      if (added && child->second.empty() && !child->second.cleared) {
+        out.children.erase(child);  // nothing changed under it
+      }
       path_.resize(depth);
     }
     if (previous == nullptr) {
       return;
     }
     for (const auto& [key, value] : *previous) {
-      if (next.contains(key)) {
+      if (next.contains(key) || (top && (key == "status" || key == "metadata"))) {
         continue;
       }
       if (const Node* gone = child_of(state, key)) {
@@ -195,15 +245,15 @@ class Writer {
              const Scopes& scope) {
     if (next.is_object()) {
       const json::object* previous = before != nullptr ? before->if_object() : nullptr;
-      Scopes inherited = scope;
-      if (state != nullptr) {
-        cover(state->value, covered_, &inherited);  // it was a scalar
-        if (state->shape != Node::Shape::kFields) {
-          cover_all(*state, covered_, &inherited);  // it was a list
-          out.cleared = true;
+      if (previous == nullptr) {  // this site made it an object: it replaces what was here
+        Scopes inherited = scope;
+        if (state != nullptr) {
+          cover(state->value, covered_, &inherited);  // a scalar
+          if (state->shape != Node::Shape::kFields) {
+            cover_all(*state, covered_, &inherited);  // a list
+            out.cleared = true;
+          }
         }
-      }
-      if (state == nullptr || state->marks.empty() || state->shape != Node::Shape::kFields) {
         out.marks.add({fresh(), at_, {}, sorted(inherited)});
       }
       fields(state, previous, next.as_object(), out, scope);
@@ -216,7 +266,11 @@ class Writer {
         return;
       }
     }
-    // A scalar, or a list Kubernetes replaces whole: replaces what is here.
+    // A scalar, or a list Kubernetes replaces whole: replaces what is here, if it changed
+    // (fields equal in both versions are not written: concurrent writes made elsewhere stay).
+    if (before != nullptr && *before == next) {
+      return;
+    }
     Scopes inherited = scope;
     if (state != nullptr) {
       if (state->marks.empty() && state->order.empty() && state->children.empty()) {
@@ -233,15 +287,15 @@ class Writer {
             const ListShape& shape, Node& out, const Scopes& scope) {
     out.shape =
         shape.kind == ListShape::Kind::kMap ? Node::Shape::kKeyedList : Node::Shape::kSetList;
-    Scopes inherited = scope;  // for the order register
-    if (state != nullptr) {
+    const json::array* previous_list = before != nullptr ? before->if_array() : nullptr;
+    Scopes inherited = scope;                            // for the order register
+    if (previous_list == nullptr && state != nullptr) {  // this site made it a list
       cover(state->value, covered_, &inherited);
       if (state->shape == Node::Shape::kFields && !state->children.empty()) {
-        cover_all(*state, covered_, &inherited);  // it was an object
+        cover_all(*state, covered_, &inherited);  // an object
         out.cleared = true;
       }
     }
-    const json::array* previous_list = before != nullptr ? before->if_array() : nullptr;
     const Elements was = previous_list != nullptr ? elements_of(*previous_list, shape) : Elements{};
     const Elements now = elements_of(next, shape);
 
@@ -538,31 +592,13 @@ class Materializer {
 json::object intent(const json::object& object) {
   json::object out;
   for (const auto& [key, value] : object) {
-    if (key == "status") {
-      continue;
-    }
-    if (key != "metadata") {
+    if (key != "status" && key != "metadata") {
       out.emplace(key, value);
-      continue;
     }
-    const json::object* metadata = value.if_object();
-    if (metadata == nullptr) {
-      continue;
-    }
-    json::object kept;
-    for (std::string_view field : {"name", "namespace", "labels", "annotations"}) {
-      if (const json::value* v = metadata->if_contains(field)) {
-        kept.emplace(field, *v);
-      }
-    }
-    if (json::object* annotations =
-            kept.contains("annotations") ? kept["annotations"].if_object() : nullptr) {
-      annotations->erase(kConflictsAnnotation);
-      if (annotations->empty()) {
-        kept.erase("annotations");
-      }
-    }
-    out.emplace("metadata", std::move(kept));
+  }
+  json::value metadata = metadata_intent(object);
+  if (metadata.is_object()) {
+    out.emplace("metadata", std::move(metadata));
   }
   return out;
 }
@@ -583,10 +619,8 @@ Object Object::update(const json::object* previous, const json::object& next, st
   const ReplicaIndex me = replica(site);
   Object delta(sites_);
   delta.complete_ = false;
-  const json::object now = intent(next);
-  const json::object was = previous != nullptr ? intent(*previous) : json::object();
   Writer writer(me, context_, at, schema, delta.context_);
-  writer.root(root_, previous != nullptr ? &was : nullptr, now, delta.root_);
+  writer.root(root_, previous, next, delta.root_);
   join(delta);
   return delta;
 }
