@@ -57,11 +57,13 @@ void DotContext::merge(const DotContext& other) {
   for (std::size_t r = 0; r < other.base_.size(); ++r) {
     base_[r] = std::max(base_[r], other.base_[r]);
   }
-  std::vector<Dot> cloud;
-  cloud.reserve(cloud_.size() + other.cloud_.size());
-  std::set_union(cloud_.begin(), cloud_.end(), other.cloud_.begin(), other.cloud_.end(),
-                 std::back_inserter(cloud));
-  cloud_.swap(cloud);
+  if (!other.cloud_.empty()) {
+    std::vector<Dot> cloud;
+    cloud.reserve(cloud_.size() + other.cloud_.size());
+    std::set_union(cloud_.begin(), cloud_.end(), other.cloud_.begin(), other.cloud_.end(),
+                   std::back_inserter(cloud));
+    cloud_.swap(cloud);
+  }
   if (!cloud_.empty() && cloud_.back().replica >= base_.size()) {
     base_.resize(cloud_.back().replica + 1, 0);  // every replica of the cloud has a base
   }

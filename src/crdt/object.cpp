@@ -372,7 +372,12 @@ class Joiner {
   // element or the object (its marks are the scope of what it holds).
   void node(Node& a, const Node& b, bool full, const MvRegister* scope, bool incarnates) {
     full = full || b.cleared;
-    const MvRegister marks_before = incarnates ? a.marks : MvRegister();
+    boost::container::small_vector<Dot, 4> marks_before;
+    if (incarnates) {
+      for (const MvRegister::Value& m : a.marks.values()) {
+        marks_before.push_back(m.dot);
+      }
+    }
     a.value.join(b.value, mine_, theirs_);
     a.marks.join(b.marks, mine_, theirs_);
     a.order.join(b.order, mine_, theirs_);
@@ -385,7 +390,10 @@ class Joiner {
       a.order.erase_if(dead);
     }
 
-    if (incarnates && !full && (lost(marks_before, a.marks) || lost(b.marks, a.marks))) {
+    if (incarnates && !full &&
+        (std::any_of(marks_before.begin(), marks_before.end(),
+                     [&](Dot d) { return !a.marks.holds(d); }) ||
+         lost(b.marks, a.marks))) {
       // An incarnation ended here (or arrived already ended): what was written in it, under
       // paths `b` may not hold, must go too.
       full = true;

@@ -35,6 +35,20 @@ void MvRegister::remap(const std::vector<ReplicaIndex>& to) {
 }
 
 void MvRegister::join(const MvRegister& other, const DotContext& mine, const DotContext& theirs) {
+  // The common cases in place: nothing on their side (what they saw removed goes), or nothing
+  // on ours (what we never saw comes in).
+  if (other.values_.empty()) {
+    std::erase_if(values_, [&](const Value& v) { return theirs.contains(v.dot); });
+    return;
+  }
+  if (values_.empty()) {
+    for (const Value& v : other.values_) {
+      if (!mine.contains(v.dot)) {
+        values_.push_back(v);
+      }
+    }
+    return;
+  }
   std::vector<Value> joined;
   joined.reserve(values_.size() + other.values_.size());
   auto a = values_.begin();
