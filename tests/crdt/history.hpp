@@ -41,10 +41,12 @@ class Editor {
   json::object create() {
     json::object d = json::parse(R"({"apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "web", "namespace": "team-a"},
-        "spec": {"replicas": 1, "template": {"spec": {"containers": []}}}})")
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": []}}}})")
                          .as_object();
     for (int i = pick(3); i >= 0; --i) {
-      add_container(d);
+      add_container(d);  // at least one
     }
     return d;
   }
@@ -57,7 +59,7 @@ class Editor {
       case 3: spec(d)["replicas"] = pick(5); break;
       case 4: add_container(d); break;
       case 5:
-        if (!containers(d).empty()) {
+        if (containers(d).size() > 1) {  // a Deployment needs a container
           containers(d).erase(containers(d).begin() + pick(containers(d).size() - 1));
         }
         break;
