@@ -513,11 +513,20 @@ class Materializer {
       return std::nullopt;
     }
     if (node.value.values().size() > 1) {
-      json::array losers;
+      // By site, then value: the same on every replica, whatever its site table.
+      std::vector<const MvRegister::Value*> lost;
       for (const MvRegister::Value& v : node.value.values()) {
         if (&v != shown && v.value != shown->value) {
-          losers.push_back(json::object{{"site", site(v.dot.replica)}, {"value", parse(v.value)}});
+          lost.push_back(&v);
         }
+      }
+      std::sort(lost.begin(), lost.end(), [this](const auto* a, const auto* b) {
+        const std::string_view sa = site(a->dot.replica), sb = site(b->dot.replica);
+        return sa != sb ? sa < sb : a->value < b->value;
+      });
+      json::array losers;
+      for (const MvRegister::Value* v : lost) {
+        losers.push_back(json::object{{"site", site(v->dot.replica)}, {"value", parse(v->value)}});
       }
       if (!losers.empty()) {
         conflicts_[path_] = std::move(losers);

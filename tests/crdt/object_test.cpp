@@ -257,6 +257,32 @@ TEST(Object, SiteTablesInDifferentOrdersJoin) {
   EXPECT_EQ(a.materialize()->at("data").at("color"), "blue");
 }
 
+TEST(Object, ConflictsReadTheSameWhateverTheSiteTable) {
+  const Schema schema = schema_of("ConfigMap");
+  Object a({"paris", "nantes", "rennes"});
+  Object b({"rennes", "nantes", "paris"});
+  b.join(a.update(nullptr, parse(kConfigMap), "paris", Hlc::from(1, 0), schema));
+  a.join(b);
+  std::vector<Object> writes;
+  for (std::string_view site : {"rennes", "nantes", "paris"}) {
+    Object replica = site == "paris" ? a : b;
+    const json::object shown = *replica.materialize();
+    json::object next = shown;
+    next["data"].as_object()["color"] = std::string(site);
+    writes.push_back(replica.update(&shown, next, site, Hlc::from(2, 0), schema));
+  }
+  for (const Object& w : writes) {
+    a.join(w);
+    b.join(w);
+  }
+  ASSERT_EQ(a.materialize(), b.materialize());
+  EXPECT_EQ(
+      json::parse(
+          a.materialize()->at("metadata").at("annotations").at(kConflictsAnnotation).as_string()),
+      json::parse(R"({"data.color": [{"site": "nantes", "value": "nantes"},
+                                           {"site": "paris", "value": "paris"}]})"));
+}
+
 TEST(Object, ForgettableOnlyOnceDeletedAndSeenEverywhere) {
   Site paris{"paris"}, nantes{"nantes"};
   nantes.state.join(paris.write(parse(kConfigMap), "ConfigMap"));

@@ -1,0 +1,163 @@
+#pragma once
+
+// One site's replication of one replica group, sans-IO: local changes and peer messages in;
+// records to persist, messages for peers and objects to write to the local Kubernetes out.
+// The adapters (RocksDB, the peer channel, the bridge to the local cluster) move the bytes; the
+// protocol is here, so that tests and the simulator drive it directly.
+//
+// Protocol (proto/sharing.proto). Each local change becomes a delta in the group's outbox,
+// numbered by this site's sequence. flush() sends every connected peer the deltas it has not
+// been sent, as one message of delta groups per object. A receiver joins them, persists, and
+// acknowledges the sequence number; the sender drops an outbox entry once every peer has
+// acknowledged it. On each new connection both sides say how far they have the other's deltas
+// (Resume), and the sender continues from there; a peer behind the outbox (new, or restored
+// from scratch) gets full states. Messages go only to the group's members.
+//
+// Durability contract: after each call, the caller persists take_records() atomically (one
+// RocksDB WriteBatch) before sending take_messages(); an acknowledgement is thus only sent for
+// what is durable, and a site restarted with recover() from its records loses nothing it
+// acknowledged or made.
+//
+// Not thread-safe: one owner (the site's sharing strand).
+
+#include "archipel/crdt/clock.hpp"
+#include "archipel/crdt/object.hpp"
+
+#include <boost/json/object.hpp>
+#include <boost/system/result.hpp>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace archipel::sharing {
+
+/// Names a shared object on every site: "<api group>/<plural>/<namespace>/<name>" (the core
+/// group is empty: "/configmaps/team-a/app").
+using ObjectKey = std::string;
+
+/// The list shapes of a kind's objects (the sharing layer gives kube::list_strategy).
+using SchemaOf = std::function<crdt::ListShape(std::string_view kind, std::string_view path)>;
+
+/// A replica group: the sites that share some objects.
+struct GroupSpec {
+  std::string id;                    ///< e.g. "namespace/team-a"
+  std::vector<std::string> members;  ///< site names, this site among them
+};
+
+/// Something to persist: `value` to write under `key`, or nullopt to erase it.
+struct Record {
+  std::string key;
+  std::optional<std::string> value;
+};
+
+/// A message for a peer of the group (bytes of a sharing.wire.GroupMessage).
+struct PeerMessage {
+  std::string peer;
+  std::string bytes;
+};
+
+/// An object the local Kubernetes should now hold (nullopt: should not hold).
+struct LocalWrite {
+  ObjectKey key;
+  std::optional<boost::json::object> object;
+};
+
+/// Why a peer's message was refused (nothing of it was applied).
+struct ProtocolError {
+  std::string message;
+};
+
+class GroupReplica {
+ public:
+  /// A new replica of `spec` at site `self` (one of its members), with nothing shared yet.
+  GroupReplica(std::string self, GroupSpec spec, SchemaOf schema);
+
+  /// Rebuilds the replica from the records it gave before (in any order). Malformed records
+  /// are an error: the store is corrupt.
+  static boost::system::result<GroupReplica, ProtocolError> recover(
+      std::string self, GroupSpec spec, SchemaOf schema, const std::vector<Record>& records);
+
+  /// The local Kubernetes now holds `observed` for `key` (nullopt: deleted). What changed since
+  /// what this replica last knew it held becomes a delta; an echo of what it asked to be
+  /// written is nothing. `at`: a timestamp from the site's hybrid clock.
+  void local_change(const ObjectKey& key, const std::optional<boost::json::object>& observed,
+                    crdt::Hlc at);
+
+  /// A connection to `peer` is up (after being down): resume with it.
+  void connected(std::string_view peer);
+  /// The connection to `peer` is down: nothing more is sent to it until connected() again.
+  void disconnected(std::string_view peer);
+
+  /// A message from `peer`. Malformed, or from a site that is not a member: an error, and
+  /// nothing applied.
+  boost::system::result<void, ProtocolError> receive(std::string_view peer,
+                                                     std::span<const std::byte> bytes);
+
+  /// Sends each connected peer the deltas it has not been sent (call after a batch of local
+  /// changes, or on a timer).
+  void flush();
+
+  std::vector<Record> take_records();
+  std::vector<PeerMessage> take_messages();
+  std::vector<LocalWrite> take_local_writes();
+
+  /// What this replica believes the local Kubernetes holds for `key`.
+  [[nodiscard]] std::optional<boost::json::object> shown(const ObjectKey& key) const;
+  /// The keys of the objects it shares (present or deleted).
+  [[nodiscard]] std::vector<ObjectKey> keys() const;
+  /// Deltas made here that some peer has not acknowledged yet.
+  [[nodiscard]] std::size_t outbox_depth() const noexcept { return outbox_.size(); }
+  [[nodiscard]] const GroupSpec& spec() const noexcept { return spec_; }
+
+ private:
+  struct Shared {
+    crdt::Object state;
+    std::optional<boost::json::object> observed;  // what the local Kubernetes holds
+    bool expecting = false;  // it was asked to hold `expected` (nullopt: nothing), not yet seen
+    std::optional<boost::json::object> expected;
+  };
+  struct Entry {
+    std::uint64_t seq;
+    ObjectKey key;
+    crdt::Object delta;
+  };
+  struct Peer {
+    std::uint64_t acked = 0;     // our deltas it holds durably
+    std::uint64_t received = 0;  // its deltas we hold durably
+    std::uint64_t sent = 0;      // our deltas sent on the current connection
+    bool connected = false;
+    bool resumed = false;  // its Resume arrived on the current connection
+  };
+
+  bool member(std::string_view site) const;
+  Shared& shared(const ObjectKey& key);
+  crdt::Schema schema_for(const Shared& s, const boost::json::object* hint) const;
+  void persist_object(const ObjectKey& key, const Shared& s);
+  void persist_peer(const std::string& name, const Peer& p);
+  void send(const std::string& peer, std::string bytes);
+  void send_ack(const std::string& peer, std::uint64_t seq);
+  void send_missing(const std::string& name, Peer& p);
+  void drop_acknowledged();
+  void show(const ObjectKey& key, Shared& s);
+
+  std::string self_;
+  GroupSpec spec_;
+  SchemaOf schema_;
+  std::map<ObjectKey, Shared> objects_;
+  std::deque<Entry> outbox_;
+  std::uint64_t last_seq_ = 0;  // our latest delta's number
+  std::map<std::string, Peer, std::less<>> peers_;
+
+  std::vector<Record> records_;
+  std::vector<PeerMessage> messages_;
+  std::vector<LocalWrite> writes_;
+};
+
+}  // namespace archipel::sharing

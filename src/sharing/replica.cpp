@@ -1,0 +1,429 @@
+#include "archipel/sharing/replica.hpp"
+
+#include "archipel/crdt/codec.hpp"
+#include "sharing.pb.h"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <climits>
+#include <cstdio>
+
+namespace archipel::sharing {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::string_view kMeta = "m";
+constexpr std::string_view kOutbox = "q/";
+constexpr std::string_view kState = "o/";
+constexpr std::string_view kObserved = "k/";
+constexpr std::string_view kExpected = "e/";
+constexpr std::string_view kPeer = "p/";
+
+std::string outbox_key(std::uint64_t seq) {
+  char digits[21];
+  std::snprintf(digits, sizeof digits, "%020llu", static_cast<unsigned long long>(seq));
+  return std::string(kOutbox) + digits;
+}
+
+std::span<const std::byte> bytes_of(const std::string& s) {
+  return std::as_bytes(std::span(s.data(), s.size()));
+}
+
+// What of an object the group replicates and shows: its intent, and the conflicts annotation.
+std::optional<json::object> replicated(const std::optional<json::object>& object) {
+  if (!object) {
+    return std::nullopt;
+  }
+  json::object out = crdt::intent(*object);
+  const json::value* annotations = nullptr;
+  if (const json::value* metadata = object->if_contains("metadata")) {
+    if (metadata->is_object()) {
+      annotations = metadata->as_object().if_contains("annotations");
+    }
+  }
+  if (annotations != nullptr && annotations->is_object()) {
+    if (const json::value* c = annotations->as_object().if_contains(crdt::kConflictsAnnotation)) {
+      json::value& kept = out["metadata"].as_object()["annotations"];
+      if (!kept.is_object()) {
+        kept = json::object();
+      }
+      kept.as_object()[crdt::kConflictsAnnotation] = *c;
+    }
+  }
+  return out;
+}
+
+bool parse_u64(std::string_view text, std::uint64_t& out) {
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && end == text.data() + text.size();
+}
+
+std::optional<json::object> parse_object(std::string_view text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec || !v.is_object()) {
+    return std::nullopt;
+  }
+  return std::move(v.as_object());
+}
+
+}  // namespace
+
+GroupReplica::GroupReplica(std::string self, GroupSpec spec, SchemaOf schema)
+    : self_(std::move(self)), spec_(std::move(spec)), schema_(std::move(schema)) {
+  for (const std::string& m : spec_.members) {
+    if (m != self_) {
+      peers_.try_emplace(m);
+    }
+  }
+}
+
+bool GroupReplica::member(std::string_view site) const {
+  return peers_.find(site) != peers_.end();
+}
+
+GroupReplica::Shared& GroupReplica::shared(const ObjectKey& key) {
+  auto it = objects_.find(key);
+  if (it == objects_.end()) {
+    it = objects_
+             .emplace(key, Shared{crdt::Object(spec_.members), std::nullopt, false, std::nullopt})
+             .first;
+  }
+  return it->second;
+}
+
+crdt::Schema GroupReplica::schema_for(const Shared& s, const json::object* hint) const {
+  std::string kind;
+  const std::optional<json::object> shown = hint == nullptr ? s.state.materialize() : std::nullopt;
+  const json::object* object = hint != nullptr ? hint : (shown ? &*shown : nullptr);
+  if (object != nullptr) {
+    if (const json::value* k = object->if_contains("kind"); k != nullptr && k->is_string()) {
+      kind = k->as_string();
+    }
+  }
+  return [schema = schema_, kind](std::string_view path) { return schema(kind, path); };
+}
+
+void GroupReplica::local_change(const ObjectKey& key, const std::optional<json::object>& observed,
+                                crdt::Hlc at) {
+  Shared& s = shared(key);
+  const std::optional<json::object> now = replicated(observed);
+  if (s.expecting && now == replicated(s.expected)) {
+    // The echo of what this replica asked to be written: nothing new.
+    s.observed = observed;
+    s.expecting = false;
+    s.expected.reset();
+    persist_object(key, s);
+    return;
+  }
+  if (now == replicated(s.observed)) {
+    s.observed = observed;  // only fields that are not replicated changed (status...)
+    persist_object(key, s);
+    return;
+  }
+  crdt::Object delta;
+  if (observed) {
+    delta = s.state.update(s.observed ? &*s.observed : nullptr, *observed, self_, at,
+                           schema_for(s, &*observed));
+  } else {
+    delta = s.state.erase(self_);
+  }
+  s.observed = observed;
+  outbox_.push_back(Entry{++last_seq_, key, delta});
+  records_.push_back({outbox_key(last_seq_), key + '\0' + crdt::encode(delta)});
+  records_.push_back({std::string(kMeta), std::to_string(last_seq_)});
+  show(key, s);  // concurrent changes the local Kubernetes has not been given yet
+  persist_object(key, s);
+}
+
+void GroupReplica::show(const ObjectKey& key, Shared& s) {
+  std::optional<json::object> merged = s.state.materialize();
+  if (merged == replicated(s.observed)) {
+    s.expecting = false;
+    s.expected.reset();
+    return;
+  }
+  if (s.expecting && s.expected == merged) {
+    return;  // already asked
+  }
+  s.expecting = true;
+  s.expected = merged;
+  writes_.push_back({key, std::move(merged)});
+}
+
+void GroupReplica::persist_object(const ObjectKey& key, const Shared& s) {
+  records_.push_back({std::string(kState) + key, crdt::encode(s.state)});
+  records_.push_back({std::string(kObserved) + key,
+                      s.observed ? std::optional(json::serialize(*s.observed)) : std::nullopt});
+  records_.push_back({std::string(kExpected) + key,
+                      !s.expecting
+                          ? std::nullopt
+                          : std::optional(s.expected ? json::serialize(*s.expected) : "null")});
+}
+
+void GroupReplica::persist_peer(const std::string& name, const Peer& p) {
+  records_.push_back(
+      {std::string(kPeer) + name, std::to_string(p.acked) + ' ' + std::to_string(p.received)});
+}
+
+void GroupReplica::send(const std::string& peer, std::string bytes) {
+  messages_.push_back({peer, std::move(bytes)});
+}
+
+void GroupReplica::send_ack(const std::string& peer, std::uint64_t seq) {
+  wire::GroupMessage m;
+  m.set_group(spec_.id);
+  m.mutable_ack()->set_seq(seq);
+  send(peer, m.SerializeAsString());
+}
+
+void GroupReplica::connected(std::string_view peer) {
+  auto it = peers_.find(peer);
+  if (it == peers_.end()) {
+    return;
+  }
+  Peer& p = it->second;
+  p.connected = true;
+  p.resumed = false;
+  wire::GroupMessage m;
+  m.set_group(spec_.id);
+  m.mutable_resume()->set_received(p.received);
+  send(it->first, m.SerializeAsString());
+}
+
+void GroupReplica::disconnected(std::string_view peer) {
+  if (auto it = peers_.find(peer); it != peers_.end()) {
+    it->second.connected = false;
+    it->second.resumed = false;
+  }
+}
+
+void GroupReplica::flush() {
+  for (auto& [name, p] : peers_) {
+    if (p.connected && p.resumed) {
+      send_missing(name, p);
+    }
+  }
+}
+
+void GroupReplica::send_missing(const std::string& name, Peer& p) {
+  if (p.sent >= last_seq_) {
+    return;
+  }
+  wire::GroupMessage m;
+  m.set_group(spec_.id);
+  wire::Deltas* d = m.mutable_deltas();
+  d->set_first_seq(p.sent + 1);
+  d->set_last_seq(last_seq_);
+  std::vector<crdt::Outgoing> out;
+  if (outbox_.empty() || outbox_.front().seq > p.sent + 1) {
+    // Behind what the outbox still holds: full states of every object.
+    d->set_states(true);
+    for (const auto& [key, s] : objects_) {
+      out.push_back({key, s.state});
+    }
+    d->set_batch(crdt::encode(out));
+  } else {
+    std::map<std::string_view, crdt::Object> groups;  // one delta group per object
+    for (const Entry& e : outbox_) {
+      if (e.seq <= p.sent) {
+        continue;
+      }
+      auto [it, fresh] = groups.try_emplace(e.key, e.delta);
+      if (!fresh) {
+        it->second.join(e.delta);
+      }
+    }
+    for (const auto& [key, group] : groups) {
+      out.push_back({key, group});
+    }
+    d->set_batch(crdt::encode(out));
+  }
+  p.sent = last_seq_;
+  send(name, m.SerializeAsString());
+}
+
+boost::system::result<void, ProtocolError> GroupReplica::receive(std::string_view peer,
+                                                                 std::span<const std::byte> bytes) {
+  auto it = peers_.find(peer);
+  if (it == peers_.end()) {
+    return ProtocolError{"sharing: " + std::string(peer) + " is not a member of group " + spec_.id};
+  }
+  const std::string& name = it->first;
+  Peer& p = it->second;
+  wire::GroupMessage m;
+  if (bytes.size() > static_cast<std::size_t>(INT_MAX) ||
+      !m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return ProtocolError{"sharing: malformed message from " + name};
+  }
+  if (m.group() != spec_.id) {
+    return ProtocolError{"sharing: message for group " + m.group() + " sent to group " + spec_.id};
+  }
+  switch (m.body_case()) {
+    case wire::GroupMessage::kResume:
+      if (m.resume().received() > last_seq_) {
+        return ProtocolError{"sharing: " + name + " claims deltas this site never made"};
+      }
+      p.acked = std::max(p.acked, m.resume().received());
+      p.sent = m.resume().received();
+      p.resumed = true;
+      persist_peer(name, p);
+      drop_acknowledged();
+      send_missing(name, p);
+      return {};
+    case wire::GroupMessage::kAck:
+      if (m.ack().seq() > last_seq_) {
+        return ProtocolError{"sharing: " + name + " acknowledges deltas this site never made"};
+      }
+      if (m.ack().seq() > p.acked) {
+        p.acked = m.ack().seq();
+        persist_peer(name, p);
+        drop_acknowledged();
+      }
+      return {};
+    case wire::GroupMessage::kDeltas: break;
+    case wire::GroupMessage::BODY_NOT_SET:
+      return ProtocolError{"sharing: empty message from " + name};
+  }
+  const wire::Deltas& d = m.deltas();
+  if (d.first_seq() == 0 || d.first_seq() > d.last_seq()) {
+    return ProtocolError{"sharing: deltas with an empty range from " + name};
+  }
+  if (d.last_seq() <= p.received) {
+    send_ack(name, p.received);  // a duplicate: it is durable here already
+    return {};
+  }
+  if (!d.states() && d.first_seq() > p.received + 1) {
+    // A gap (messages lost with a connection): ask again from what we have.
+    wire::GroupMessage resume;
+    resume.set_group(spec_.id);
+    resume.mutable_resume()->set_received(p.received);
+    send(name, resume.SerializeAsString());
+    return {};
+  }
+  auto objects = crdt::decode_all(bytes_of(d.batch()));
+  if (!objects) {
+    return ProtocolError{"sharing: deltas from " + name + ": " + objects.error().message};
+  }
+  for (crdt::Received& r : *objects) {
+    Shared& s = shared(r.key);
+    s.state.join(r.object);
+    show(r.key, s);
+    persist_object(r.key, s);
+  }
+  p.received = d.last_seq();
+  persist_peer(name, p);
+  send_ack(name, p.received);
+  return {};
+}
+
+void GroupReplica::drop_acknowledged() {
+  std::uint64_t everyone = last_seq_;
+  for (const auto& [name, p] : peers_) {
+    everyone = std::min(everyone, p.acked);
+  }
+  while (!outbox_.empty() && outbox_.front().seq <= everyone) {
+    records_.push_back({outbox_key(outbox_.front().seq), std::nullopt});
+    outbox_.pop_front();
+  }
+}
+
+std::vector<Record> GroupReplica::take_records() {
+  return std::exchange(records_, {});
+}
+
+std::vector<PeerMessage> GroupReplica::take_messages() {
+  return std::exchange(messages_, {});
+}
+
+std::vector<LocalWrite> GroupReplica::take_local_writes() {
+  return std::exchange(writes_, {});
+}
+
+std::optional<json::object> GroupReplica::shown(const ObjectKey& key) const {
+  auto it = objects_.find(key);
+  return it == objects_.end() ? std::nullopt : it->second.observed;
+}
+
+std::vector<ObjectKey> GroupReplica::keys() const {
+  std::vector<ObjectKey> out;
+  for (const auto& [key, s] : objects_) {
+    out.push_back(key);
+  }
+  return out;
+}
+
+boost::system::result<GroupReplica, ProtocolError> GroupReplica::recover(
+    std::string self, GroupSpec spec, SchemaOf schema, const std::vector<Record>& records) {
+  GroupReplica r(std::move(self), std::move(spec), std::move(schema));
+  auto corrupt = [](const std::string& key) {
+    return ProtocolError{"sharing: corrupt record " + key};
+  };
+  for (const Record& rec : records) {
+    if (!rec.value) {
+      continue;
+    }
+    const std::string_view key = rec.key;
+    const std::string& value = *rec.value;
+    if (key == kMeta) {
+      if (!parse_u64(value, r.last_seq_)) {
+        return corrupt(rec.key);
+      }
+    } else if (key.starts_with(kOutbox)) {
+      const std::size_t nul = value.find('\0');
+      std::uint64_t seq = 0;
+      if (nul == std::string::npos || !parse_u64(key.substr(kOutbox.size()), seq)) {
+        return corrupt(rec.key);
+      }
+      auto delta = crdt::decode(bytes_of(value.substr(nul + 1)));
+      if (!delta) {
+        return corrupt(rec.key);
+      }
+      r.outbox_.push_back(Entry{seq, value.substr(0, nul), std::move(*delta)});
+    } else if (key.starts_with(kState)) {
+      auto state = crdt::decode(bytes_of(value));
+      if (!state) {
+        return corrupt(rec.key);
+      }
+      r.shared(std::string(key.substr(kState.size()))).state = std::move(*state);
+    } else if (key.starts_with(kObserved)) {
+      auto object = parse_object(value);
+      if (!object) {
+        return corrupt(rec.key);
+      }
+      r.shared(std::string(key.substr(kObserved.size()))).observed = std::move(*object);
+    } else if (key.starts_with(kExpected)) {
+      Shared& s = r.shared(std::string(key.substr(kExpected.size())));
+      s.expecting = true;
+      if (value != "null") {
+        s.expected = parse_object(value);
+        if (!s.expected) {
+          return corrupt(rec.key);
+        }
+      }
+    } else if (key.starts_with(kPeer)) {
+      auto it = r.peers_.find(key.substr(kPeer.size()));
+      const std::size_t space = value.find(' ');
+      if (it == r.peers_.end()) {
+        continue;  // no longer a member
+      }
+      if (space == std::string::npos ||
+          !parse_u64(std::string_view(value).substr(0, space), it->second.acked) ||
+          !parse_u64(std::string_view(value).substr(space + 1), it->second.received)) {
+        return corrupt(rec.key);
+      }
+    } else {
+      return corrupt(rec.key);
+    }
+  }
+  std::sort(r.outbox_.begin(), r.outbox_.end(),
+            [](const Entry& a, const Entry& b) { return a.seq < b.seq; });
+  return r;
+}
+
+}  // namespace archipel::sharing

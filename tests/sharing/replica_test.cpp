@@ -1,0 +1,381 @@
+// The replication protocol of a group, with its sites wired by an in-memory network (FIFO links
+// that can be cut), each with its "disk" (the records it persisted) and its "Kubernetes" (a map
+// the bridge writes and that reports back what it holds). Partitions, concurrent edits, site
+// crashes (the replica is rebuilt from its disk alone) and a site outside the group.
+
+#include "archipel/sharing/replica.hpp"
+
+#include "archipel/kube/schema.hpp"
+
+#include <gtest/gtest.h>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <deque>
+#include <random>
+#include <set>
+
+namespace archipel::sharing {
+namespace {
+
+namespace json = boost::json;
+
+crdt::ListShape shape_of(std::string_view kind, std::string_view path) {
+  const kube::ListStrategy s = kube::list_strategy(kind, path);
+  if (s.kind == kube::ListStrategy::Kind::kMap) {
+    return crdt::ListShape{crdt::ListShape::Kind::kMap, s.keys};
+  }
+  if (s.kind == kube::ListStrategy::Kind::kSet) {
+    return crdt::ListShape{crdt::ListShape::Kind::kSet, {}};
+  }
+  return crdt::ListShape{};
+}
+
+json::object config_map(std::string_view name, json::object data) {
+  return json::object{{"apiVersion", "v1"},
+                      {"kind", "ConfigMap"},
+                      {"metadata", json::object{{"name", name}, {"namespace", "team-a"}}},
+                      {"data", std::move(data)}};
+}
+
+// The same JSON whatever the order of object members (for comparisons that print well).
+json::value canonical(const json::value& v) {
+  if (const json::object* o = v.if_object()) {
+    std::map<std::string_view, const json::value*> sorted;
+    for (const auto& [k, x] : *o) {
+      sorted[k] = &x;
+    }
+    json::object out;
+    for (const auto& [k, x] : sorted) {
+      out.emplace(k, canonical(*x));
+    }
+    return out;
+  }
+  if (const json::array* a = v.if_array()) {
+    json::array out;
+    for (const json::value& x : *a) {
+      out.push_back(canonical(x));
+    }
+    return out;
+  }
+  return v;
+}
+
+class Network {
+ public:
+  Network(std::vector<std::string> sites, GroupSpec spec) : sites_(std::move(sites)), spec_(spec) {
+    for (const std::string& s : spec_.members) {
+      replicas_[s] = std::make_unique<GroupReplica>(s, spec_, shape_of);
+    }
+    for (const std::string& a : spec_.members) {
+      for (const std::string& b : spec_.members) {
+        if (a != b) {
+          replicas_[a]->connected(b);
+        }
+      }
+      settle(a);
+    }
+  }
+
+  // A user (or a controller) changes an object in `site`'s Kubernetes.
+  void edit(const std::string& site, const ObjectKey& key,
+            const std::function<std::optional<json::object>(std::optional<json::object>)>& f) {
+    std::optional<json::object> now =
+        f(kube_[site].count(key) ? std::optional(kube_[site][key]) : std::nullopt);
+    if (now) {
+      (*now)["status"] = json::object{{"observedBy", site}};  // never replicated
+      kube_[site][key] = *now;
+    } else {
+      kube_[site].erase(key);
+    }
+    replicas_[site]->local_change(key, now, crdt::Hlc::from(++wall_, 0));
+    settle(site);
+    replicas_[site]->flush();
+    settle(site);
+  }
+
+  void cut(const std::string& a, const std::string& b) {
+    cut_.insert({a, b});
+    cut_.insert({b, a});
+    links_[{a, b}].clear();
+    links_[{b, a}].clear();
+    if (replicas_.count(a) && replicas_.count(b)) {
+      replicas_[a]->disconnected(b);
+      replicas_[b]->disconnected(a);
+    }
+  }
+
+  void heal(const std::string& a, const std::string& b) {
+    cut_.erase({a, b});
+    cut_.erase({b, a});
+    replicas_[a]->connected(b);
+    replicas_[b]->connected(a);
+    settle(a);
+    settle(b);
+  }
+
+  // kill -9: what is not on the site's disk is lost, its connections drop; it restarts from
+  // its disk and reconnects.
+  void crash(const std::string& site) {
+    for (const std::string& other : spec_.members) {
+      if (other != site) {
+        links_[{site, other}].clear();
+        links_[{other, site}].clear();
+        replicas_[other]->disconnected(site);
+      }
+    }
+    std::vector<Record> records;
+    for (const auto& [key, value] : disk_[site]) {
+      records.push_back({key, value});
+    }
+    auto recovered = GroupReplica::recover(site, spec_, shape_of, records);
+    ASSERT_TRUE(recovered.has_value()) << recovered.error().message;
+    replicas_[site] = std::make_unique<GroupReplica>(std::move(*recovered));
+    for (const std::string& other : spec_.members) {
+      if (other != site && !cut_.count({site, other})) {
+        replicas_[site]->connected(other);
+        replicas_[other]->connected(site);
+        settle(other);
+      }
+    }
+    settle(site);
+  }
+
+  // Delivers one message in flight on a random link (FIFO on each link).
+  bool deliver_one(std::mt19937& rng) {
+    std::vector<std::pair<std::string, std::string>> busy;
+    for (const auto& [link, queue] : links_) {
+      if (!queue.empty()) {
+        busy.push_back(link);
+      }
+    }
+    if (busy.empty()) {
+      return false;
+    }
+    const auto link = busy[std::uniform_int_distribution<std::size_t>(0, busy.size() - 1)(rng)];
+    const std::string bytes = links_[link].front();
+    links_[link].pop_front();
+    auto r = replicas_[link.second]->receive(link.first,
+                                             std::as_bytes(std::span(bytes.data(), bytes.size())));
+    EXPECT_TRUE(r.has_value()) << r.error().message;
+    settle(link.second);
+    return true;
+  }
+
+  // Until nothing is in flight and nobody has anything to send.
+  void quiesce(std::mt19937& rng) {
+    for (int round = 0; round < 1000; ++round) {
+      for (const std::string& s : spec_.members) {
+        replicas_[s]->flush();
+        settle(s);
+      }
+      if (!deliver_one(rng)) {
+        return;
+      }
+      while (deliver_one(rng)) {
+      }
+    }
+    ADD_FAILURE() << "the group never went quiet";
+  }
+
+  GroupReplica& replica(const std::string& site) { return *replicas_.at(site); }
+  std::map<ObjectKey, json::object>& kube(const std::string& site) { return kube_[site]; }
+  std::size_t messages_to(const std::string& site) const {
+    auto it = sent_to_.find(site);
+    return it == sent_to_.end() ? 0 : it->second;
+  }
+
+  // What a site's Kubernetes holds, as the group replicates it (no status).
+  std::string replicated(const std::string& site) {
+    return json::serialize(canonical(holds(site)));
+  }
+  json::object holds(const std::string& site) {
+    json::object out;
+    for (auto [key, object] : kube_[site]) {
+      object.erase("status");
+      out[key] = object;
+    }
+    return out;
+  }
+
+ private:
+  // Persists what the replica asks to (before its messages leave), sends its messages, and
+  // plays the bridge: writes what it asks into the site's Kubernetes, which reports back.
+  void settle(const std::string& site) {
+    for (int i = 0; i < 100; ++i) {
+      GroupReplica& r = *replicas_[site];
+      for (Record& rec : r.take_records()) {
+        if (rec.value) {
+          disk_[site][rec.key] = std::move(*rec.value);
+        } else {
+          disk_[site].erase(rec.key);
+        }
+      }
+      for (PeerMessage& m : r.take_messages()) {
+        ++sent_to_[m.peer];
+        if (!cut_.count({site, m.peer})) {
+          links_[{site, m.peer}].push_back(std::move(m.bytes));
+        }
+      }
+      std::vector<LocalWrite> writes = r.take_local_writes();
+      if (writes.empty()) {
+        return;
+      }
+      for (LocalWrite& w : writes) {
+        if (w.object) {
+          (*w.object)["status"] = json::object{{"observedBy", site}};
+          kube_[site][w.key] = *w.object;
+        } else {
+          kube_[site].erase(w.key);
+        }
+        r.local_change(w.key, w.object, crdt::Hlc::from(++wall_, 0));  // the watch event
+      }
+    }
+    ADD_FAILURE() << site << ": the bridge never settled";
+  }
+
+  std::vector<std::string> sites_;
+  GroupSpec spec_;
+  std::map<std::string, std::unique_ptr<GroupReplica>> replicas_;
+  std::map<std::string, std::map<std::string, std::string>> disk_;
+  std::map<std::pair<std::string, std::string>, std::deque<std::string>> links_;
+  std::set<std::pair<std::string, std::string>> cut_;
+  std::map<std::string, std::map<ObjectKey, json::object>> kube_;
+  std::map<std::string, std::size_t> sent_to_;
+  std::uint64_t wall_ = 1'700'000'000'000;
+};
+
+const ObjectKey kApp = "/configmaps/team-a/app";
+const ObjectKey kOld = "/configmaps/team-a/old";
+
+TEST(GroupReplica, PartitionedEditsConvergeWithTheConflictShownAndOutsidersGetNothing) {
+  std::mt19937 rng(1);
+  Network net({"paris", "nantes", "rennes"}, GroupSpec{"namespace/team-a", {"nantes", "paris"}});
+  net.edit("paris", kApp, [](auto) { return config_map("app", {{"color", "red"}}); });
+  net.edit("paris", kOld, [](auto) { return config_map("old", {{"k", "v"}}); });
+  net.quiesce(rng);
+  ASSERT_EQ(net.replicated("nantes"), net.replicated("paris"));
+
+  net.cut("paris", "nantes");
+  net.edit("paris", kApp, [](auto cm) {
+    cm->at("data").as_object()["size"] = "m";
+    cm->at("data").as_object()["color"] = "blue";
+    return cm;
+  });
+  net.edit("nantes", kApp, [](auto cm) {
+    cm->at("data").as_object()["shape"] = "round";
+    cm->at("data").as_object()["color"] = "green";
+    return cm;
+  });
+  net.edit("nantes", kOld, [](auto) { return std::nullopt; });
+  net.quiesce(rng);
+  EXPECT_NE(net.replicated("nantes"), net.replicated("paris"));  // cut: each on its own
+
+  net.heal("paris", "nantes");
+  net.quiesce(rng);
+  const json::object paris = net.holds("paris");
+  EXPECT_EQ(net.replicated("nantes"), net.replicated("paris"));
+  ASSERT_TRUE(paris.contains(kApp));
+  EXPECT_FALSE(paris.contains(kOld));
+  const json::object& data = paris.at(kApp).at("data").as_object();
+  EXPECT_EQ(data.at("size"), "m");
+  EXPECT_EQ(data.at("shape"), "round");
+  EXPECT_TRUE(paris.at(kApp)
+                  .at("metadata")
+                  .at("annotations")
+                  .as_object()
+                  .contains(crdt::kConflictsAnnotation));
+  EXPECT_EQ(net.messages_to("rennes"), 0U);
+  EXPECT_EQ(net.replica("paris").outbox_depth(), 0U);
+  EXPECT_EQ(net.replica("nantes").outbox_depth(), 0U);
+}
+
+TEST(GroupReplica, RefusesMessagesFromOutsidersAndMalformedBytes) {
+  GroupReplica r("paris", GroupSpec{"namespace/team-a", {"nantes", "paris"}}, shape_of);
+  const std::string junk = "\x12\x05garbage";
+  EXPECT_FALSE(r.receive("rennes", std::as_bytes(std::span(junk.data(), junk.size()))));
+  EXPECT_FALSE(r.receive("nantes", std::as_bytes(std::span(junk.data(), junk.size()))));
+  EXPECT_TRUE(r.take_local_writes().empty());
+}
+
+class Histories : public ::testing::TestWithParam<unsigned> {};
+
+// Each site adds keys to one shared ConfigMap (a set), and edits others, through partitions
+// and crashes; at the end every add made anywhere is present everywhere.
+TEST_P(Histories, EveryAcknowledgedAddSurvivesPartitionsAndCrashes) {
+  std::mt19937 rng(GetParam());
+  const std::vector<std::string> sites = {"lyon", "nantes", "paris"};
+  Network net(sites, GroupSpec{"namespace/team-a", sites});
+  auto pick = [&](int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng); };
+  const ObjectKey set = "/configmaps/team-a/set";
+  net.edit("paris", set, [](auto) { return config_map("set", {}); });
+  net.quiesce(rng);
+  std::set<std::string> added;
+  for (int step = 0; step < 300; ++step) {
+    const std::string& site = sites[static_cast<std::size_t>(pick(3))];
+    const int action = pick(20);
+    if (action < 10) {
+      const std::string k = "k" + std::to_string(step);
+      net.edit(site, set, [&](std::optional<json::object> cm) {
+        if (!cm) {
+          cm = config_map("set", {});
+        }
+        json::value& data = (*cm)["data"];
+        if (!data.is_object()) {
+          data = json::object();
+        }
+        data.as_object()[k] = site;
+        return cm;
+      });
+      added.insert(k);
+    } else if (action < 14) {
+      const ObjectKey other = "/configmaps/team-a/o" + std::to_string(pick(3));
+      net.edit(site, other, [&](std::optional<json::object> cm) -> std::optional<json::object> {
+        if (cm && pick(4) == 0) {
+          return std::nullopt;
+        }
+        json::object next = cm ? *cm : config_map("o", {});
+        next["data"] = json::object{{"v", std::to_string(step)}};
+        return next;
+      });
+    } else if (action < 16) {
+      const std::string& other = sites[static_cast<std::size_t>(pick(3))];
+      if (other != site) {
+        net.cut(site, other);
+      }
+    } else if (action < 18) {
+      const std::string& other = sites[static_cast<std::size_t>(pick(3))];
+      if (other != site) {
+        net.heal(site, other);
+      }
+    } else if (action == 18) {
+      net.crash(site);
+    } else {
+      for (int i = pick(10); i >= 0 && net.deliver_one(rng); --i) {
+      }
+    }
+  }
+  for (const std::string& a : sites) {
+    for (const std::string& b : sites) {
+      if (a < b) {
+        net.heal(a, b);
+      }
+    }
+  }
+  net.quiesce(rng);
+  const json::object reference = net.holds("paris");
+  for (const std::string& s : sites) {
+    EXPECT_EQ(net.replicated(s), net.replicated("paris")) << s;
+    EXPECT_EQ(net.replica(s).outbox_depth(), 0U) << s;
+  }
+  ASSERT_TRUE(reference.contains(set));
+  const json::object& data = reference.at(set).at("data").as_object();
+  for (const std::string& k : added) {
+    EXPECT_TRUE(data.contains(k)) << k << " was lost";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, Histories, ::testing::Range(1U, 21U));
+
+}  // namespace
+}  // namespace archipel::sharing
