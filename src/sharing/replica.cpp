@@ -143,6 +143,7 @@ void GroupReplica::local_change(const ObjectKey& key, const std::optional<json::
 
 void GroupReplica::show(const ObjectKey& key, Shared& s) {
   std::optional<json::object> merged = s.state.materialize();
+  note_conflicts(key, merged);
   if (merged == replicated(s.observed)) {
     s.expecting = false;
     s.expected.reset();
@@ -154,6 +155,20 @@ void GroupReplica::show(const ObjectKey& key, Shared& s) {
   s.expecting = true;
   s.expected = merged;
   writes_.push_back({key, std::move(merged)});
+}
+
+void GroupReplica::note_conflicts(const ObjectKey& key, const std::optional<json::object>& merged) {
+  const json::value* annotations = nullptr;
+  if (merged) {
+    if (const json::value* metadata = merged->if_contains("metadata")) {
+      annotations = metadata->as_object().if_contains("annotations");
+    }
+  }
+  if (annotations != nullptr && annotations->as_object().contains(crdt::kConflictsAnnotation)) {
+    conflicted_.insert(key);
+  } else {
+    conflicted_.erase(key);
+  }
 }
 
 void GroupReplica::persist_object(const ObjectKey& key, const Shared& s) {
@@ -180,6 +195,40 @@ void GroupReplica::send_ack(const std::string& peer, std::uint64_t seq) {
   m.set_group(spec_.id);
   m.mutable_ack()->set_seq(seq);
   send(peer, m.SerializeAsString());
+}
+
+void GroupReplica::add_member(std::string_view site) {
+  if (site == self_ || member(site)) {
+    return;
+  }
+  spec_.members.emplace_back(site);
+  Peer& p = peers_[std::string(site)];
+  persist_peer(std::string(site), p);
+}
+
+void GroupReplica::remove_member(std::string_view site) {
+  auto it = peers_.find(site);
+  if (it == peers_.end()) {
+    return;
+  }
+  records_.push_back({std::string(kPeer) + it->first, std::nullopt});
+  std::erase(spec_.members, it->first);
+  peers_.erase(it);
+  drop_acknowledged();
+}
+
+GroupStatus GroupReplica::status() const {
+  GroupStatus out;
+  out.id = spec_.id;
+  out.members = spec_.members;
+  out.objects = objects_.size();
+  out.outbox = outbox_.size();
+  out.last_seq = last_seq_;
+  for (const auto& [name, p] : peers_) {
+    out.peers.push_back({name, p.connected, p.acked, last_seq_ - p.acked, p.received});
+  }
+  out.conflicted.assign(conflicted_.begin(), conflicted_.end());
+  return out;
 }
 
 void GroupReplica::connected(std::string_view peer) {
@@ -423,6 +472,9 @@ boost::system::result<GroupReplica, ProtocolError> GroupReplica::recover(
   }
   std::sort(r.outbox_.begin(), r.outbox_.end(),
             [](const Entry& a, const Entry& b) { return a.seq < b.seq; });
+  for (const auto& [key, s] : r.objects_) {
+    r.note_conflicts(key, s.state.materialize());
+  }
   return r;
 }
 

@@ -114,6 +114,39 @@ class Network {
     settle(b);
   }
 
+  // `site` joins the group (a new replica, nothing on its disk).
+  void add_member(const std::string& site) {
+    for (auto& [name, r] : replicas_) {
+      r->add_member(site);
+      settle(name);
+    }
+    spec_.members.push_back(site);
+    replicas_[site] = std::make_unique<GroupReplica>(site, spec_, shape_of);
+    for (const std::string& other : spec_.members) {
+      if (other != site) {
+        replicas_[site]->connected(other);
+        replicas_[other]->connected(site);
+        settle(other);
+      }
+    }
+    settle(site);
+  }
+
+  // `site` leaves the group: cut off, and forgotten by the others.
+  void remove_member(const std::string& site) {
+    for (const std::string& other : spec_.members) {
+      if (other != site) {
+        cut(site, other);
+      }
+    }
+    std::erase(spec_.members, site);
+    for (const std::string& other : spec_.members) {
+      replicas_[other]->remove_member(site);
+      settle(other);
+    }
+    replicas_.erase(site);
+  }
+
   // kill -9: what is not on the site's disk is lost, its connections drop; it restarts from
   // its disk and reconnects.
   void crash(const std::string& site) {
@@ -288,6 +321,65 @@ TEST(GroupReplica, PartitionedEditsConvergeWithTheConflictShownAndOutsidersGetNo
   EXPECT_EQ(net.messages_to("rennes"), 0U);
   EXPECT_EQ(net.replica("paris").outbox_depth(), 0U);
   EXPECT_EQ(net.replica("nantes").outbox_depth(), 0U);
+}
+
+TEST(GroupReplica, ASiteThatJoinsGetsEverythingAndOneThatLeavesHoldsNothingBack) {
+  std::mt19937 rng(2);
+  Network net({"paris", "nantes", "rennes"}, GroupSpec{"namespace/team-a", {"nantes", "paris"}});
+  net.edit("paris", kApp, [](auto) { return config_map("app", {{"color", "red"}}); });
+  net.edit("nantes", kOld, [](auto) { return config_map("old", {{"k", "v"}}); });
+  net.quiesce(rng);
+
+  net.add_member("rennes");
+  net.quiesce(rng);
+  EXPECT_EQ(net.replicated("rennes"), net.replicated("paris"));
+  EXPECT_TRUE(net.holds("rennes").contains(kOld));
+
+  net.remove_member("nantes");
+  net.edit("paris", kApp, [](auto cm) {
+    cm->at("data").as_object()["color"] = "blue";
+    return cm;
+  });
+  net.quiesce(rng);
+  EXPECT_EQ(net.replicated("rennes"), net.replicated("paris"));
+  const GroupStatus status = net.replica("paris").status();
+  EXPECT_EQ(status.outbox, 0U);  // nantes's silence holds nothing back
+  ASSERT_EQ(status.peers.size(), 1U);
+  EXPECT_EQ(status.peers[0].site, "rennes");
+  EXPECT_EQ(status.peers[0].behind, 0U);
+  const std::string bytes = "\x0a\x10namespace/team-a\x1a\x02\x08\x01";  // an Ack
+  EXPECT_FALSE(
+      net.replica("paris").receive("nantes", std::as_bytes(std::span(bytes.data(), bytes.size()))));
+}
+
+TEST(GroupReplica, StatusShowsLagWhileCutAndConflictsOnceMerged) {
+  std::mt19937 rng(3);
+  Network net({"paris", "nantes"}, GroupSpec{"namespace/team-a", {"nantes", "paris"}});
+  net.edit("paris", kApp, [](auto) { return config_map("app", {{"color", "red"}}); });
+  net.quiesce(rng);
+  net.cut("paris", "nantes");
+  for (const char* color : {"blue", "green"}) {
+    net.edit("paris", kApp, [&](auto cm) {
+      cm->at("data").as_object()["color"] = color;
+      return cm;
+    });
+  }
+  net.edit("nantes", kApp, [](auto cm) {
+    cm->at("data").as_object()["color"] = "black";
+    return cm;
+  });
+  GroupStatus cut = net.replica("paris").status();
+  EXPECT_EQ(cut.peers[0].behind, 2U);
+  EXPECT_FALSE(cut.peers[0].connected);
+  EXPECT_EQ(cut.outbox, 2U);
+  EXPECT_TRUE(cut.conflicted.empty());
+
+  net.heal("paris", "nantes");
+  net.quiesce(rng);
+  const GroupStatus healed = net.replica("paris").status();
+  EXPECT_EQ(healed.peers[0].behind, 0U);
+  EXPECT_EQ(healed.outbox, 0U);
+  EXPECT_EQ(healed.conflicted, std::vector<std::string>{kApp});
 }
 
 TEST(GroupReplica, RefusesMessagesFromOutsidersAndMalformedBytes) {

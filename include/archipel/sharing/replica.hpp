@@ -31,6 +31,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -69,6 +70,26 @@ struct LocalWrite {
   std::optional<boost::json::object> object;
 };
 
+/// How far one peer is (GroupReplica::status).
+struct PeerStatus {
+  std::string site;
+  bool connected = false;
+  std::uint64_t acknowledged = 0;  ///< our deltas it holds durably
+  std::uint64_t behind = 0;        ///< our deltas it does not hold yet
+  std::uint64_t received = 0;      ///< its deltas we hold
+};
+
+/// What a group's replica reports (the sharedobjects API, metrics).
+struct GroupStatus {
+  std::string id;
+  std::vector<std::string> members;
+  std::size_t objects = 0;     ///< shared objects (present or deleted)
+  std::size_t outbox = 0;      ///< deltas some peer has not acknowledged
+  std::uint64_t last_seq = 0;  ///< deltas made here
+  std::vector<PeerStatus> peers;
+  std::vector<std::string> conflicted;  ///< objects showing concurrent writes
+};
+
 /// Why a peer's message was refused (nothing of it was applied).
 struct ProtocolError {
   std::string message;
@@ -90,6 +111,12 @@ class GroupReplica {
   void local_change(const ObjectKey& key, const std::optional<boost::json::object>& observed,
                     crdt::Hlc at);
 
+  /// `site` joins the group: it gets full states of every object once connected.
+  void add_member(std::string_view site);
+  /// `site` leaves the group: nothing more is sent to it or taken from it, and its
+  /// acknowledgements no longer hold back the outbox.
+  void remove_member(std::string_view site);
+
   /// A connection to `peer` is up (after being down): resume with it.
   void connected(std::string_view peer);
   /// The connection to `peer` is down: nothing more is sent to it until connected() again.
@@ -107,6 +134,8 @@ class GroupReplica {
   std::vector<Record> take_records();
   std::vector<PeerMessage> take_messages();
   std::vector<LocalWrite> take_local_writes();
+
+  [[nodiscard]] GroupStatus status() const;
 
   /// What this replica believes the local Kubernetes holds for `key`.
   [[nodiscard]] std::optional<boost::json::object> shown(const ObjectKey& key) const;
@@ -146,6 +175,7 @@ class GroupReplica {
   void send_missing(const std::string& name, Peer& p);
   void drop_acknowledged();
   void show(const ObjectKey& key, Shared& s);
+  void note_conflicts(const ObjectKey& key, const std::optional<boost::json::object>& merged);
 
   std::string self_;
   GroupSpec spec_;
@@ -154,6 +184,7 @@ class GroupReplica {
   std::deque<Entry> outbox_;
   std::uint64_t last_seq_ = 0;  // our latest delta's number
   std::map<std::string, Peer, std::less<>> peers_;
+  std::set<ObjectKey, std::less<>> conflicted_;
 
   std::vector<Record> records_;
   std::vector<PeerMessage> messages_;
