@@ -74,8 +74,12 @@ std::optional<json::object> parse_object(std::string_view text) {
 
 }  // namespace
 
-GroupReplica::GroupReplica(std::string self, GroupSpec spec, SchemaOf schema)
-    : self_(std::move(self)), spec_(std::move(spec)), schema_(std::move(schema)) {
+GroupReplica::GroupReplica(std::string self, GroupSpec spec, SchemaOf schema, Options options)
+    : self_(std::move(self)),
+      spec_(std::move(spec)),
+      schema_(std::move(schema)),
+      options_(std::max<std::size_t>(options.deltas_per_message, 1),
+               std::max<std::size_t>(options.states_per_message, 1)) {
   for (const std::string& m : spec_.members) {
     if (m != self_) {
       peers_.try_emplace(m);
@@ -264,37 +268,49 @@ void GroupReplica::send_missing(const std::string& name, Peer& p) {
   if (p.sent >= last_seq_) {
     return;
   }
-  wire::GroupMessage m;
-  m.set_group(spec_.id);
-  wire::Deltas* d = m.mutable_deltas();
-  d->set_first_seq(p.sent + 1);
-  d->set_last_seq(last_seq_);
+  auto message = [&](std::uint64_t first, std::uint64_t last, std::string batch, bool states,
+                     bool more) {
+    wire::GroupMessage m;
+    m.set_group(spec_.id);
+    wire::Deltas* d = m.mutable_deltas();
+    d->set_first_seq(first);
+    d->set_last_seq(last);
+    d->set_batch(std::move(batch));
+    d->set_states(states);
+    d->set_more(more);
+    send(name, m.SerializeAsString());
+  };
   std::vector<crdt::Outgoing> out;
   if (outbox_.empty() || outbox_.front().seq > p.sent + 1) {
-    // Behind what the outbox still holds: full states of every object.
-    d->set_states(true);
-    for (const auto& [key, s] : objects_) {
-      out.push_back({key, s.state});
-    }
-    d->set_batch(crdt::encode(out));
+    // Behind what the outbox still holds: full states of every object, in parts.
+    auto it = objects_.begin();
+    do {
+      out.clear();
+      for (; it != objects_.end() && out.size() < options_.states_per_message; ++it) {
+        out.push_back({it->first, it->second.state});
+      }
+      message(p.sent + 1, last_seq_, crdt::encode(out), true, it != objects_.end());
+    } while (it != objects_.end());
   } else {
-    std::map<std::string_view, crdt::Object> groups;  // one delta group per object
-    for (const Entry& e : outbox_) {
-      if (e.seq <= p.sent) {
-        continue;
+    // The outbox holds consecutive numbers: what follows p.sent, in parts.
+    auto it = outbox_.begin() + static_cast<std::ptrdiff_t>(p.sent + 1 - outbox_.front().seq);
+    while (it != outbox_.end()) {
+      const std::uint64_t first = it->seq;
+      std::map<std::string_view, crdt::Object> groups;  // one delta group per object
+      for (std::size_t n = 0; it != outbox_.end() && n < options_.deltas_per_message; ++it, ++n) {
+        auto [group, fresh] = groups.try_emplace(it->key, it->delta);
+        if (!fresh) {
+          group->second.join(it->delta);
+        }
       }
-      auto [it, fresh] = groups.try_emplace(e.key, e.delta);
-      if (!fresh) {
-        it->second.join(e.delta);
+      out.clear();
+      for (const auto& [key, group] : groups) {
+        out.push_back({key, group});
       }
+      message(first, std::prev(it)->seq, crdt::encode(out), false, false);
     }
-    for (const auto& [key, group] : groups) {
-      out.push_back({key, group});
-    }
-    d->set_batch(crdt::encode(out));
   }
   p.sent = last_seq_;
-  send(name, m.SerializeAsString());
 }
 
 boost::system::result<void, ProtocolError> GroupReplica::receive(std::string_view peer,
@@ -365,6 +381,9 @@ boost::system::result<void, ProtocolError> GroupReplica::receive(std::string_vie
     show(r.key, s);
     persist_object(r.key, s);
   }
+  if (d.more()) {
+    return {};  // a part of full states: acknowledged with the last part
+  }
   p.received = d.last_seq();
   persist_peer(name, p);
   send_ack(name, p.received);
@@ -408,8 +427,9 @@ std::vector<ObjectKey> GroupReplica::keys() const {
 }
 
 boost::system::result<GroupReplica, ProtocolError> GroupReplica::recover(
-    std::string self, GroupSpec spec, SchemaOf schema, const std::vector<Record>& records) {
-  GroupReplica r(std::move(self), std::move(spec), std::move(schema));
+    std::string self, GroupSpec spec, SchemaOf schema, const std::vector<Record>& records,
+    Options options) {
+  GroupReplica r(std::move(self), std::move(spec), std::move(schema), options);
   auto corrupt = [](const std::string& key) {
     return ProtocolError{"sharing: corrupt record " + key};
   };

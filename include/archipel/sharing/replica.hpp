@@ -95,15 +95,24 @@ struct ProtocolError {
   std::string message;
 };
 
+/// Limits of a replica's messages.
+struct ReplicaOptions {
+  std::size_t deltas_per_message = 512;  ///< outbox entries sent in one message at most
+  std::size_t states_per_message = 128;  ///< full states sent in one message at most
+};
+
 class GroupReplica {
  public:
+  using Options = ReplicaOptions;
+
   /// A new replica of `spec` at site `self` (one of its members), with nothing shared yet.
-  GroupReplica(std::string self, GroupSpec spec, SchemaOf schema);
+  GroupReplica(std::string self, GroupSpec spec, SchemaOf schema, Options options = {});
 
   /// Rebuilds the replica from the records it gave before (in any order). Malformed records
   /// are an error: the store is corrupt.
   static boost::system::result<GroupReplica, ProtocolError> recover(
-      std::string self, GroupSpec spec, SchemaOf schema, const std::vector<Record>& records);
+      std::string self, GroupSpec spec, SchemaOf schema, const std::vector<Record>& records,
+      Options options = {});
 
   /// The local Kubernetes now holds `observed` for `key` (nullopt: deleted). What changed since
   /// what this replica last knew it held becomes a delta; an echo of what it asked to be
@@ -180,6 +189,7 @@ class GroupReplica {
   std::string self_;
   GroupSpec spec_;
   SchemaOf schema_;
+  Options options_;
   std::map<ObjectKey, Shared> objects_;
   std::deque<Entry> outbox_;
   std::uint64_t last_seq_ = 0;  // our latest delta's number
