@@ -122,12 +122,12 @@ void GroupReplica::local_change(const ObjectKey& key, const std::optional<json::
     s.observed = observed;
     s.expecting = false;
     s.expected.reset();
-    persist_object(key, s);
+    persist_object(key, s, /*state_changed=*/false);
     return;
   }
   if (now == replicated(s.observed)) {
     s.observed = observed;  // only fields that are not replicated changed (status...)
-    persist_object(key, s);
+    persist_object(key, s, /*state_changed=*/false);
     return;
   }
   crdt::Object delta;
@@ -175,8 +175,10 @@ void GroupReplica::note_conflicts(const ObjectKey& key, const std::optional<json
   }
 }
 
-void GroupReplica::persist_object(const ObjectKey& key, const Shared& s) {
-  records_.push_back({std::string(kState) + key, crdt::encode(s.state)});
+void GroupReplica::persist_object(const ObjectKey& key, const Shared& s, bool state_changed) {
+  if (state_changed) {
+    dirty_.insert(key);  // encoded once per step, in take_records()
+  }
   records_.push_back({std::string(kObserved) + key,
                       s.observed ? std::optional(json::serialize(*s.observed)) : std::nullopt});
   records_.push_back({std::string(kExpected) + key,
@@ -402,6 +404,10 @@ void GroupReplica::drop_acknowledged() {
 }
 
 std::vector<Record> GroupReplica::take_records() {
+  for (const ObjectKey& key : dirty_) {
+    records_.push_back({std::string(kState) + key, crdt::encode(objects_.at(key).state)});
+  }
+  dirty_.clear();
   return std::exchange(records_, {});
 }
 

@@ -177,7 +177,7 @@ class GroupReplica {
   bool member(std::string_view site) const;
   Shared& shared(const ObjectKey& key);
   crdt::Schema schema_for(const Shared& s, const boost::json::object* hint) const;
-  void persist_object(const ObjectKey& key, const Shared& s);
+  void persist_object(const ObjectKey& key, const Shared& s, bool state_changed = true);
   void persist_peer(const std::string& name, const Peer& p);
   void send(const std::string& peer, std::string bytes);
   void send_ack(const std::string& peer, std::uint64_t seq);
@@ -195,6 +195,7 @@ class GroupReplica {
   std::uint64_t last_seq_ = 0;  // our latest delta's number
   std::map<std::string, Peer, std::less<>> peers_;
   std::set<ObjectKey, std::less<>> conflicted_;
+  std::set<ObjectKey, std::less<>> dirty_;  // objects whose state changed since take_records()
 
   std::vector<Record> records_;
   std::vector<PeerMessage> messages_;
