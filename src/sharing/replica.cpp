@@ -341,6 +341,13 @@ boost::system::result<void, ProtocolError> GroupReplica::receive(std::string_vie
       p.resumed = true;
       persist_peer(name, p);
       drop_acknowledged();
+      if (!m.resume().reply()) {
+        wire::GroupMessage reply;
+        reply.set_group(spec_.id);
+        reply.mutable_resume()->set_received(p.received);
+        reply.mutable_resume()->set_reply(true);
+        send(name, reply.SerializeAsString());
+      }
       send_missing(name, p);
       return {};
     case wire::GroupMessage::kAck:

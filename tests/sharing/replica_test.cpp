@@ -115,6 +115,15 @@ class Network {
     settle(b);
   }
 
+  // `a` sees its connection to `b` drop and come back; `b` noticed nothing.
+  void reconnect_one_side(const std::string& a, const std::string& b) {
+    links_[{a, b}].clear();
+    links_[{b, a}].clear();
+    replicas_[a]->disconnected(b);
+    replicas_[a]->connected(b);
+    settle(a);
+  }
+
   // `site` joins the group (a new replica, nothing on its disk).
   void add_member(const std::string& site) {
     for (auto& [name, r] : replicas_) {
@@ -382,6 +391,27 @@ TEST(GroupReplica, ManyObjectsGoInPartsAndACutMidTransferResumes) {
   for (const char* site : {"paris", "nantes", "rennes"}) {
     EXPECT_EQ(net.replica(site).outbox_depth(), 0U) << site;
   }
+}
+
+TEST(GroupReplica, AConnectionOnlyOneSideSawDropResumesBothWays) {
+  std::mt19937 rng(5);
+  Network net({"paris", "nantes"}, GroupSpec{"namespace/team-a", {"nantes", "paris"}});
+  net.edit("paris", kApp, [](auto) { return config_map("app", {{"a", "1"}}); });
+  net.quiesce(rng);
+  net.reconnect_one_side("paris", "nantes");
+  net.edit("paris", kApp, [](auto cm) {
+    cm->at("data").as_object()["p"] = "paris";
+    return cm;
+  });
+  net.edit("nantes", kApp, [](auto cm) {
+    cm->at("data").as_object()["n"] = "nantes";
+    return cm;
+  });
+  net.quiesce(rng);
+  EXPECT_EQ(net.replicated("nantes"), net.replicated("paris"));
+  EXPECT_TRUE(net.holds("nantes").at(kApp).at("data").as_object().contains("p"));
+  EXPECT_EQ(net.replica("paris").outbox_depth(), 0U);
+  EXPECT_EQ(net.replica("nantes").outbox_depth(), 0U);
 }
 
 TEST(GroupReplica, StatusShowsLagWhileCutAndConflictsOnceMerged) {
