@@ -1,0 +1,333 @@
+#include "archipel/sharing/service.hpp"
+
+#include "sharing.pb.h"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <atomic>
+#include <deque>
+#include <map>
+#include <mutex>
+
+namespace archipel::sharing {
+
+namespace {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+
+std::uint64_t wall_ms() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+// The state the service's coroutines share; touched only on `strand`.
+struct Core {
+  Core(asio::io_context& io, peer::PeerNode& n, RecordStore& s, SchemaOf sc,
+       SharingService::Options o, SharingService::LocalWriter w)
+      : strand(asio::make_strand(io)),
+        timer(strand),
+        node(n),
+        store(s),
+        schema(std::move(sc)),
+        options(std::move(o)),
+        writer(std::move(w)) {}
+
+  struct Link {
+    std::shared_ptr<peer::PeerStream> stream;  // ours, towards the peer
+    bool opening = false;
+    bool writing = false;
+    std::deque<std::string> queue;
+  };
+
+  asio::strand<asio::io_context::executor_type> strand;
+  asio::steady_timer timer;
+  peer::PeerNode& node;
+  RecordStore& store;
+  SchemaOf schema;
+  SharingService::Options options;
+  SharingService::LocalWriter writer;
+  crdt::HybridClock clock;
+  std::map<std::string, std::unique_ptr<GroupReplica>, std::less<>> groups;
+  std::map<std::string, Link, std::less<>> links;
+  std::atomic<bool> stopped{false};
+
+  mutable std::mutex status_mutex;
+  std::vector<GroupStatus> status;
+};
+
+awaitable<void> write_link(std::shared_ptr<Core> c, std::string peer);
+awaitable<void> open_link(std::shared_ptr<Core> c, std::string peer);
+
+bool is_member(const GroupReplica& g, std::string_view site) {
+  const auto& m = g.spec().members;
+  return std::find(m.begin(), m.end(), site) != m.end();
+}
+
+void publish_status(Core& c) {
+  std::vector<GroupStatus> all;
+  for (const auto& [id, g] : c.groups) {
+    all.push_back(g->status());
+  }
+  const std::lock_guard lock(c.status_mutex);
+  c.status = std::move(all);
+}
+
+// Drops the stream towards `peer`: the groups see it disconnected until it is opened again.
+void drop_link(Core& c, const std::string& peer) {
+  auto it = c.links.find(peer);
+  if (it != c.links.end()) {
+    if (it->second.stream) {
+      it->second.stream->reset({peer::RpcCode::kCancelled, "sharing: link dropped"});
+    }
+    it->second.stream.reset();
+    it->second.queue.clear();
+  }
+  for (auto& [id, g] : c.groups) {
+    if (is_member(*g, peer)) {
+      g->disconnected(peer);
+    }
+  }
+}
+
+// Persists a group's step, then lets its messages and writes out.
+void settle(const std::shared_ptr<Core>& c, const std::string& id, GroupReplica& g) {
+  std::vector<Record> records = g.take_records();
+  if (!records.empty()) {
+    if (auto written = c->store.write(id, records); !written) {
+      // Not durable: nothing of this step may be acknowledged. Its messages are dropped (the
+      // protocol sends them again after the next resume); the state stays in memory.
+      spdlog::error("sharing: group {}: {}", id, written.error());
+      (void)g.take_messages();
+      return;
+    }
+  }
+  for (PeerMessage& m : g.take_messages()) {
+    Core::Link& link = c->links[m.peer];
+    if (link.stream || link.opening) {
+      link.queue.push_back(std::move(m.bytes));
+    }
+  }
+  for (auto& [peer, link] : c->links) {
+    if (link.stream && !link.writing && !link.queue.empty()) {
+      link.writing = true;
+      asio::co_spawn(c->strand, write_link(c, peer), asio::detached);
+    }
+  }
+  for (const LocalWrite& w : g.take_local_writes()) {
+    if (!c->stopped) {
+      c->writer(id, w);
+    }
+  }
+}
+
+awaitable<void> write_link(std::shared_ptr<Core> c, std::string peer) {
+  for (;;) {
+    auto it = c->links.find(peer);
+    if (c->stopped || it == c->links.end() || !it->second.stream || it->second.queue.empty()) {
+      break;
+    }
+    std::shared_ptr<peer::PeerStream> stream = it->second.stream;
+    std::string bytes = std::move(it->second.queue.front());
+    it->second.queue.pop_front();
+    auto sent = co_await stream->send(peer::Bytes(bytes.begin(), bytes.end()), false);
+    if (!sent) {
+      spdlog::debug("sharing: stream to {} failed: {}", peer, sent.error().message);
+      drop_link(*c, peer);
+      break;
+    }
+  }
+  if (auto it = c->links.find(peer); it != c->links.end()) {
+    it->second.writing = false;
+  }
+}
+
+awaitable<void> open_link(std::shared_ptr<Core> c, std::string peer) {
+  auto opened = co_await c->node.open(peer, std::string(kSharingMethod), peer::Bytes{},
+                                      std::chrono::milliseconds(0), false);
+  Core::Link& link = c->links[peer];
+  link.opening = false;
+  if (!opened || c->stopped) {
+    co_return;
+  }
+  link.stream = std::move(*opened);
+  for (auto& [id, g] : c->groups) {
+    if (is_member(*g, peer)) {
+      g->connected(peer);
+      settle(c, id, *g);
+    }
+  }
+}
+
+// Opens streams to the peers the channel reaches, drops those it no longer does.
+void check_links(const std::shared_ptr<Core>& c) {
+  std::map<std::string, bool, std::less<>> reachable;
+  for (const peer::PeerStatus& s : c->node.status()) {
+    reachable[s.name] = s.connected;
+  }
+  for (const auto& [id, g] : c->groups) {
+    for (const std::string& m : g->spec().members) {
+      if (m == c->options.site) {
+        continue;
+      }
+      Core::Link& link = c->links[m];
+      const bool up = reachable[m];
+      if (up && !link.stream && !link.opening) {
+        link.opening = true;
+        asio::co_spawn(c->strand, open_link(c, m), asio::detached);
+      } else if (!up && link.stream) {
+        drop_link(*c, m);
+      }
+    }
+  }
+}
+
+awaitable<void> tick(std::shared_ptr<Core> c) {
+  while (!c->stopped) {
+    c->timer.expires_after(c->options.tick);
+    co_await c->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (c->stopped) {
+      break;
+    }
+    check_links(c);
+    for (auto& [id, g] : c->groups) {
+      g->flush();
+      settle(c, id, *g);
+    }
+    publish_status(*c);
+  }
+}
+
+void on_message(const std::shared_ptr<Core>& c, const std::string& peer, const peer::Bytes& bytes) {
+  wire::GroupMessage m;
+  if (!m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    spdlog::warn("sharing: malformed message from {}", peer);
+    return;
+  }
+  auto it = c->groups.find(m.group());
+  if (it == c->groups.end()) {
+    return;  // a group this site does not (yet) replicate: its sender resumes later
+  }
+  if (auto r = it->second->receive(peer, std::as_bytes(std::span(bytes.data(), bytes.size())));
+      !r) {
+    spdlog::warn("sharing: {}", r.error().message);
+  }
+  settle(c, it->first, *it->second);
+}
+
+awaitable<void> receive_loop(std::shared_ptr<Core> c, std::shared_ptr<peer::PeerStream> stream) {
+  const std::string peer = stream->peer();
+  while (!c->stopped) {
+    auto message = co_await stream->receive();
+    if (!message || !*message) {
+      break;
+    }
+    on_message(c, peer, **message);
+  }
+}
+
+// Serves a peer's stream towards this site: its messages, on the service's strand.
+awaitable<void> serve_if_running(std::shared_ptr<Core> c,
+                                 std::shared_ptr<peer::PeerStream> stream) {
+  if (!c || c->stopped) {
+    co_return;
+  }
+  co_await asio::co_spawn(c->strand, receive_loop(c, std::move(stream)), asio::use_awaitable);
+}
+
+class SharingServiceImpl final : public SharingService {
+ public:
+  explicit SharingServiceImpl(std::shared_ptr<Core> core) : core_(std::move(core)) {}
+
+  ~SharingServiceImpl() override {
+    core_->stopped = true;
+    asio::post(core_->strand, [c = core_] {
+      c->timer.cancel();
+      for (auto& [peer, link] : c->links) {
+        if (link.stream) {
+          link.stream->reset({peer::RpcCode::kCancelled, "sharing: stopped"});
+        }
+      }
+      c->links.clear();
+    });
+  }
+
+  void join(GroupSpec spec) override {
+    asio::post(core_->strand, [c = core_, spec = std::move(spec)]() mutable {
+      if (c->groups.count(spec.id) != 0) {
+        return;
+      }
+      auto records = c->store.load(spec.id);
+      if (!records) {
+        spdlog::error("sharing: group {}: {}", spec.id, records.error());
+        return;
+      }
+      const std::string id = spec.id;
+      auto replica = GroupReplica::recover(c->options.site, std::move(spec), c->schema, *records,
+                                           c->options.replica);
+      if (!replica) {
+        spdlog::error("sharing: group {}: {}", id, replica.error().message);
+        return;
+      }
+      auto& g = c->groups[id] = std::make_unique<GroupReplica>(std::move(*replica));
+      for (const auto& [peer, link] : c->links) {
+        if (link.stream && is_member(*g, peer)) {
+          g->connected(peer);
+        }
+      }
+      settle(c, id, *g);
+      publish_status(*c);
+    });
+  }
+
+  void local_change(std::string group, ObjectKey key,
+                    std::optional<boost::json::object> observed) override {
+    asio::post(core_->strand, [c = core_, group = std::move(group), key = std::move(key),
+                               observed = std::move(observed)] {
+      auto it = c->groups.find(group);
+      if (it == c->groups.end()) {
+        return;
+      }
+      it->second->local_change(key, observed, c->clock.now(wall_ms()));
+      settle(c, it->first, *it->second);
+    });
+  }
+
+  std::vector<GroupStatus> status() const override {
+    const std::lock_guard lock(core_->status_mutex);
+    return core_->status;
+  }
+
+ private:
+  std::shared_ptr<Core> core_;
+};
+
+}  // namespace
+
+std::unique_ptr<SharingService> SharingService::start(boost::asio::io_context& io,
+                                                      peer::PeerNode& node, RecordStore& store,
+                                                      SchemaOf schema, Options options,
+                                                      LocalWriter writer) {
+  auto core = std::make_shared<Core>(io, node, store, std::move(schema), std::move(options),
+                                     std::move(writer));
+  // Not a coroutine lambda: it only starts the coroutine, which holds its own copies. A weak
+  // reference: the node may outlive the service.
+  std::weak_ptr<Core> weak = core;
+  node.handle(std::string(kSharingMethod),
+              [weak](std::shared_ptr<peer::PeerStream> stream, peer::Bytes) -> awaitable<void> {
+                return serve_if_running(weak.lock(), std::move(stream));
+              });
+  asio::co_spawn(core->strand, tick(core), asio::detached);
+  return std::make_unique<SharingServiceImpl>(std::move(core));
+}
+
+}  // namespace archipel::sharing
