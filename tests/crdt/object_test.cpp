@@ -48,6 +48,23 @@ struct Site {
   json::object shown() const { return state.materialize().value(); }
 };
 
+json::array& containers(json::object& deployment) {
+  return deployment["spec"]
+      .as_object()["template"]
+      .as_object()["spec"]
+      .as_object()["containers"]
+      .as_array();
+}
+
+// Two sites write concurrently (each from what it showed), then receive each other's delta.
+void concurrently(Site& one, const json::object& next_one, Site& other,
+                  const json::object& next_other, std::string_view kind = "Deployment") {
+  const Object from_one = one.write(next_one, kind);
+  const Object from_other = other.write(next_other, kind);
+  one.state.join(from_other);
+  other.state.join(from_one);
+}
+
 const char* const kConfigMap = R"({
   "apiVersion": "v1", "kind": "ConfigMap",
   "metadata": {"name": "app", "namespace": "team-a", "uid": "u-1", "resourceVersion": "7",
@@ -99,10 +116,7 @@ TEST(Object, ConcurrentEditsOfDifferentKeysBothStay) {
   a["data"].as_object()["color"] = "blue";
   b["data"].as_object()["shape"] = "round";
   b["data"].as_object().erase("size");
-  Object from_paris = paris.write(a);
-  Object from_nantes = nantes.write(b);
-  paris.state.join(from_nantes);
-  nantes.state.join(from_paris);
+  concurrently(paris, a, nantes, b);
   EXPECT_EQ(paris.shown(), nantes.shown());
   EXPECT_EQ(paris.shown().at("data"), json::parse(R"({"color": "blue", "shape": "round"})"));
 }
@@ -114,10 +128,7 @@ TEST(Object, ConcurrentWritesOfOneFieldShowOneWinnerAndTheConflict) {
   a["data"].as_object()["color"] = "blue";
   b["data"].as_object()["color"] = "green";
   paris.wall = nantes.wall = 2000;  // same millisecond: the greater site name wins
-  Object from_paris = paris.write(a, "ConfigMap");
-  Object from_nantes = nantes.write(b, "ConfigMap");
-  paris.state.join(from_nantes);
-  nantes.state.join(from_paris);
+  concurrently(paris, a, nantes, b, "ConfigMap");
   ASSERT_EQ(paris.shown(), nantes.shown());
   const json::object shown = paris.shown();
   EXPECT_EQ(shown.at("data").at("color"), "blue");
@@ -150,21 +161,11 @@ TEST(Object, ContainersMergeByName) {
   Site paris{"paris"}, nantes{"nantes"};
   nantes.state.join(paris.write(parse(kDeployment)));
   json::object a = paris.shown(), b = nantes.shown();
-  auto containers = [](json::object& o) -> json::array& {
-    return o["spec"]
-        .as_object()["template"]
-        .as_object()["spec"]
-        .as_object()["containers"]
-        .as_array();
-  };
   containers(a)[0].as_object()["image"] = "nginx:1.27";  // paris upgrades web
   containers(b).push_back(json::parse(R"({"name": "log", "image": "fluentbit:3"})"));
   containers(b)[0].as_object()["env"].as_array().push_back(
       json::parse(R"({"name": "B", "value": "2"})"));  // nantes adds a container and a variable
-  Object from_paris = paris.write(a);
-  Object from_nantes = nantes.write(b);
-  paris.state.join(from_nantes);
-  nantes.state.join(from_paris);
+  concurrently(paris, a, nantes, b);
   ASSERT_EQ(paris.shown(), nantes.shown());
   json::object shown = paris.shown();
   EXPECT_EQ(json::value(containers(shown)), json::parse(R"([
@@ -179,19 +180,9 @@ TEST(Object, RemovedContainerStaysRemovedWhenEditedConcurrently) {
   Site paris{"paris"}, nantes{"nantes"};
   nantes.state.join(paris.write(parse(kDeployment)));
   json::object a = paris.shown(), b = nantes.shown();
-  auto containers = [](json::object& o) -> json::array& {
-    return o["spec"]
-        .as_object()["template"]
-        .as_object()["spec"]
-        .as_object()["containers"]
-        .as_array();
-  };
   containers(a).erase(containers(a).begin() + 1);     // paris removes the sidecar
   containers(b)[1].as_object()["image"] = "envoy:2";  // nantes upgrades it meanwhile
-  Object from_paris = paris.write(a);
-  Object from_nantes = nantes.write(b);
-  paris.state.join(from_nantes);
-  nantes.state.join(from_paris);
+  concurrently(paris, a, nantes, b);
   ASSERT_EQ(paris.shown(), nantes.shown());
   json::object shown = paris.shown();
   ASSERT_EQ(containers(shown).size(), 1U);  // no half sidecar holding only its new image
