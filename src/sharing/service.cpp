@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <deque>
+#include <future>
 #include <map>
 #include <mutex>
 
@@ -208,6 +209,9 @@ awaitable<void> tick(std::shared_ptr<Core> c) {
 }
 
 void on_message(const std::shared_ptr<Core>& c, const std::string& peer, const peer::Bytes& bytes) {
+  if (c->stopped) {
+    return;  // a successor may own the group's records now
+  }
   wire::GroupMessage m;
   if (!m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     spdlog::warn("sharing: malformed message from {}", peer);
@@ -250,7 +254,11 @@ class SharingServiceImpl final : public SharingService {
 
   ~SharingServiceImpl() override {
     core_->stopped = true;
-    asio::post(core_->strand, [c = core_] {
+    // Waits (bounded, in case the io_context no longer runs) for the strand to finish what it
+    // was doing: a successor started on the same store must not see this one still writing.
+    auto done = std::make_shared<std::promise<void>>();
+    std::future<void> finished = done->get_future();
+    asio::post(core_->strand, [c = core_, done] {
       c->timer.cancel();
       for (auto& [peer, link] : c->links) {
         if (link.stream) {
@@ -258,12 +266,14 @@ class SharingServiceImpl final : public SharingService {
         }
       }
       c->links.clear();
+      done->set_value();
     });
+    finished.wait_for(std::chrono::seconds(5));
   }
 
   void join(GroupSpec spec) override {
     asio::post(core_->strand, [c = core_, spec = std::move(spec)]() mutable {
-      if (c->groups.count(spec.id) != 0) {
+      if (c->stopped || c->groups.count(spec.id) != 0) {
         return;
       }
       auto records = c->store.load(spec.id);
@@ -294,7 +304,7 @@ class SharingServiceImpl final : public SharingService {
     asio::post(core_->strand, [c = core_, group = std::move(group), key = std::move(key),
                                observed = std::move(observed)] {
       auto it = c->groups.find(group);
-      if (it == c->groups.end()) {
+      if (c->stopped || it == c->groups.end()) {
         return;
       }
       it->second->local_change(key, observed, c->clock.now(wall_ms()));

@@ -48,7 +48,9 @@ class SharingService {
                                                RecordStore& store, SchemaOf schema, Options options,
                                                LocalWriter writer);
 
-  /// Stops: no more messages, ticks or writes once the strand has seen it.
+  /// Stops: no more messages, ticks or writes. Waits (up to 5 s) for the strand to finish its
+  /// current step, so that a successor may open the same store; do not destroy it from a
+  /// thread running the io_context while that is its only thread.
   virtual ~SharingService() = default;
 
   /// Replicates `spec` from now on, with what the store holds of it. Thread-safe.
