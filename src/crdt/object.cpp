@@ -733,7 +733,8 @@ void mark_used(const Node& node, std::vector<bool>& used) {
 
 Object Object::assemble(std::vector<std::string> sites, DotContext context, Node root,
                         bool complete) {
-  // Only the sites its dots name: a message's site table may list others.
+  // Only the sites its dots name (a message's site table may list others), in name order: the
+  // same object whatever table it came with.
   std::vector<bool> used(sites.size(), false);
   for (ReplicaIndex r = 0; r < sites.size(); ++r) {
     used[r] = context.base(r) != 0;
@@ -742,20 +743,30 @@ Object Object::assemble(std::vector<std::string> sites, DotContext context, Node
     used[d.replica] = true;
   }
   mark_used(root, used);
+  std::vector<ReplicaIndex> kept;
+  for (ReplicaIndex r = 0; r < sites.size(); ++r) {
+    if (used[r]) {
+      kept.push_back(r);
+    }
+  }
+  std::sort(kept.begin(), kept.end(),
+            [&](ReplicaIndex a, ReplicaIndex b) { return sites[a] < sites[b]; });
   Object out;
   out.complete_ = complete;
-  if (std::all_of(used.begin(), used.end(), [](bool u) { return u; })) {
+  std::vector<ReplicaIndex> to(sites.size(), 0);
+  bool same = kept.size() == sites.size();
+  for (std::size_t i = 0; i < kept.size(); ++i) {
+    to[kept[i]] = static_cast<ReplicaIndex>(i);
+    same = same && kept[i] == i;
+  }
+  if (same) {
     out.sites_ = std::move(sites);
     out.context_ = std::move(context);
     out.root_ = std::move(root);
     return out;
   }
-  std::vector<ReplicaIndex> to(sites.size(), 0);
-  for (std::size_t r = 0; r < sites.size(); ++r) {
-    if (used[r]) {
-      to[r] = static_cast<ReplicaIndex>(out.sites_.size());
-      out.sites_.push_back(std::move(sites[r]));
-    }
+  for (ReplicaIndex r : kept) {
+    out.sites_.push_back(std::move(sites[r]));
   }
   out.context_ = context.remapped(to);
   out.root_ = std::move(root);

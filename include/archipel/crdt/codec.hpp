@@ -37,10 +37,10 @@ struct Received {
 /// The message for one object (key empty).
 [[nodiscard]] std::string encode(const Object& object);
 
-/// The objects `bytes` encode. Each comes with the sites its dots name (the message's site
-/// table without the others). Anything malformed (not the message, a replica, incarnation or
-/// string index outside its table, a repeated site, key or dot, a value that is not JSON,
-/// nesting deeper than kMaxDepth) is an error; nothing is partially returned.
+/// The objects `bytes` encode. Each comes with the sites its dots name, in name order (the
+/// message's site table without the others). Anything malformed (not the message, a replica,
+/// incarnation or string index outside its table, a repeated site, key or dot, a value that is not
+/// JSON, nesting deeper than kMaxDepth) is an error; nothing is partially returned.
 [[nodiscard]] boost::system::result<std::vector<Received>, CodecError> decode_all(
     std::span<const std::byte> bytes);
 /// The one object `bytes` encode (an error if they hold another number of objects).

@@ -126,7 +126,8 @@ class Object {
   [[nodiscard]] const Node& root() const noexcept { return root_; }
 
   /// Rebuilds an object from its parts (the wire codec). Replica indices in `context` and
-  /// `root` index `sites` (which must cover them); sites no dot names are left out.
+  /// `root` index `sites` (which must cover them); the result's table holds the sites its dots
+  /// name, in name order, so equal objects compare equal whatever table they came with.
   static Object assemble(std::vector<std::string> sites, DotContext context, Node root,
                          bool complete);
 
