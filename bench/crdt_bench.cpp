@@ -18,7 +18,7 @@
 
 #include "archipel/crdt/codec.hpp"
 #include "archipel/crdt/object.hpp"
-#include "archipel/kube/schema.hpp"
+#include "archipel/sharing/schema.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -180,17 +180,6 @@ void apply(const Op& op, json::object& object) {
   }
 }
 
-ListShape shape_of(std::string_view kind, std::string_view path) {
-  const archipel::kube::ListStrategy s = archipel::kube::list_strategy(kind, path);
-  if (s.kind == archipel::kube::ListStrategy::Kind::kMap) {
-    return ListShape{ListShape::Kind::kMap, s.keys};
-  }
-  if (s.kind == archipel::kube::ListStrategy::Kind::kSet) {
-    return ListShape{ListShape::Kind::kSet, {}};
-  }
-  return ListShape{};
-}
-
 std::size_t leaf_fields(const json::value& v) {
   if (const json::object* o = v.if_object()) {
     std::size_t n = 0;
@@ -269,7 +258,8 @@ int main(int argc, char** argv) {
   std::vector<Schema> schemas;
   for (int i = 0; i < o.objects; ++i) {
     const std::string_view kind = is_config_map(i) ? "ConfigMap" : "Deployment";
-    schemas.emplace_back([kind](std::string_view path) { return shape_of(kind, path); });
+    schemas.emplace_back(
+        [kind](std::string_view path) { return archipel::sharing::kube_list_shape(kind, path); });
   }
   std::vector<Replica> replicas(2);
   for (std::size_t r = 0; r < 2; ++r) {

@@ -7,7 +7,7 @@
 
 #include "archipel/crdt/object.hpp"
 
-#include "archipel/kube/schema.hpp"
+#include "archipel/sharing/schema.hpp"
 #include "crdt/object_print.hpp"
 
 #include <boost/json/parse.hpp>
@@ -24,13 +24,7 @@ namespace archipel::crdt::history {
 namespace json = boost::json;
 
 inline ListShape deployment_shape(std::string_view path) {
-  const kube::ListStrategy s = kube::list_strategy("Deployment", path);
-  switch (s.kind) {
-    case kube::ListStrategy::Kind::kMap: return ListShape{ListShape::Kind::kMap, s.keys};
-    case kube::ListStrategy::Kind::kSet: return ListShape{ListShape::Kind::kSet, {}};
-    case kube::ListStrategy::Kind::kAtomic: break;
-  }
-  return ListShape{};
+  return sharing::kube_list_shape("Deployment", path);
 }
 
 // Random edits of a Deployment, as a user or controller would make them at one site.

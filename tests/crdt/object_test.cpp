@@ -4,7 +4,7 @@
 
 #include "archipel/crdt/object.hpp"
 
-#include "archipel/kube/schema.hpp"
+#include "archipel/sharing/schema.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/json/parse.hpp>
@@ -17,15 +17,7 @@ namespace json = boost::json;
 
 // The Kubernetes merge-key table, as the sharing layer gives it to the CRDT.
 Schema schema_of(std::string_view kind) {
-  return [kind](std::string_view path) {
-    const kube::ListStrategy s = kube::list_strategy(kind, path);
-    switch (s.kind) {
-      case kube::ListStrategy::Kind::kMap: return ListShape{ListShape::Kind::kMap, s.keys};
-      case kube::ListStrategy::Kind::kSet: return ListShape{ListShape::Kind::kSet, {}};
-      case kube::ListStrategy::Kind::kAtomic: break;
-    }
-    return ListShape{};
-  };
+  return [kind](std::string_view path) { return sharing::kube_list_shape(kind, path); };
 }
 
 json::object parse(std::string_view text) {

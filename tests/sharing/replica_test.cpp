@@ -5,7 +5,7 @@
 
 #include "archipel/sharing/replica.hpp"
 
-#include "archipel/kube/schema.hpp"
+#include "archipel/sharing/schema.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/json/parse.hpp>
@@ -19,17 +19,6 @@ namespace archipel::sharing {
 namespace {
 
 namespace json = boost::json;
-
-crdt::ListShape shape_of(std::string_view kind, std::string_view path) {
-  const kube::ListStrategy s = kube::list_strategy(kind, path);
-  if (s.kind == kube::ListStrategy::Kind::kMap) {
-    return crdt::ListShape{crdt::ListShape::Kind::kMap, s.keys};
-  }
-  if (s.kind == kube::ListStrategy::Kind::kSet) {
-    return crdt::ListShape{crdt::ListShape::Kind::kSet, {}};
-  }
-  return crdt::ListShape{};
-}
 
 json::object config_map(std::string_view name, json::object data) {
   return json::object{{"apiVersion", "v1"},
@@ -66,7 +55,7 @@ class Network {
   Network(std::vector<std::string> sites, GroupSpec spec, ReplicaOptions options = {})
       : sites_(std::move(sites)), spec_(spec), options_(options) {
     for (const std::string& s : spec_.members) {
-      replicas_[s] = std::make_unique<GroupReplica>(s, spec_, shape_of, options_);
+      replicas_[s] = std::make_unique<GroupReplica>(s, spec_, kube_list_shape, options_);
     }
     for (const std::string& a : spec_.members) {
       for (const std::string& b : spec_.members) {
@@ -131,7 +120,7 @@ class Network {
       settle(name);
     }
     spec_.members.push_back(site);
-    replicas_[site] = std::make_unique<GroupReplica>(site, spec_, shape_of, options_);
+    replicas_[site] = std::make_unique<GroupReplica>(site, spec_, kube_list_shape, options_);
     for (const std::string& other : spec_.members) {
       if (other != site) {
         replicas_[site]->connected(other);
@@ -171,7 +160,7 @@ class Network {
     for (const auto& [key, value] : disk_[site]) {
       records.push_back({key, value});
     }
-    auto recovered = GroupReplica::recover(site, spec_, shape_of, records, options_);
+    auto recovered = GroupReplica::recover(site, spec_, kube_list_shape, records, options_);
     ASSERT_TRUE(recovered.has_value()) << recovered.error().message;
     replicas_[site] = std::make_unique<GroupReplica>(std::move(*recovered));
     for (const std::string& other : spec_.members) {
@@ -445,7 +434,7 @@ TEST(GroupReplica, StatusShowsLagWhileCutAndConflictsOnceMerged) {
 }
 
 TEST(GroupReplica, RefusesMessagesFromOutsidersAndMalformedBytes) {
-  GroupReplica r("paris", GroupSpec{"namespace/team-a", {"nantes", "paris"}}, shape_of);
+  GroupReplica r("paris", GroupSpec{"namespace/team-a", {"nantes", "paris"}}, kube_list_shape);
   const std::string junk = "\x12\x05garbage";
   EXPECT_FALSE(r.receive("rennes", std::as_bytes(std::span(junk.data(), junk.size()))));
   EXPECT_FALSE(r.receive("nantes", std::as_bytes(std::span(junk.data(), junk.size()))));

@@ -4,7 +4,7 @@
 
 #include "archipel/sharing/service.hpp"
 
-#include "archipel/kube/schema.hpp"
+#include "archipel/sharing/schema.hpp"
 #include "peer/two_sites.hpp"
 
 #include <boost/json/parse.hpp>
@@ -20,13 +20,6 @@ namespace {
 namespace json = boost::json;
 using peer::eventually;
 using namespace std::chrono_literals;
-
-crdt::ListShape shape_of(std::string_view kind, std::string_view path) {
-  const kube::ListStrategy s = kube::list_strategy(kind, path);
-  return s.kind == kube::ListStrategy::Kind::kMap
-             ? crdt::ListShape{crdt::ListShape::Kind::kMap, s.keys}
-             : crdt::ListShape{};
-}
 
 const GroupSpec kGroup{"namespace/team-a", {"nantes", "paris"}};
 const ObjectKey kApp = "/configmaps/team-a/app";
@@ -55,7 +48,7 @@ class SiteSharing {
     SharingService::Options o;
     o.site = name_;
     o.tick = 10ms;
-    service_ = SharingService::start(io_, node_, *store_, shape_of, o,
+    service_ = SharingService::start(io_, node_, *store_, kube_list_shape, o,
                                      [this](const std::string& group, const LocalWrite& w) {
                                        {
                                          const std::lock_guard lock(mutex_);

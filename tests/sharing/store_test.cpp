@@ -4,7 +4,7 @@
 
 #include "archipel/sharing/store.hpp"
 
-#include "archipel/kube/schema.hpp"
+#include "archipel/sharing/schema.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/json/parse.hpp>
@@ -57,13 +57,6 @@ TEST(RecordStore, KeepsEachGroupsRecordsApartAndErases) {
   EXPECT_EQ(other->size(), 1U);
 }
 
-crdt::ListShape shape_of(std::string_view kind, std::string_view path) {
-  const kube::ListStrategy s = kube::list_strategy(kind, path);
-  return s.kind == kube::ListStrategy::Kind::kMap
-             ? crdt::ListShape{crdt::ListShape::Kind::kMap, s.keys}
-             : crdt::ListShape{};
-}
-
 TEST(RecordStore, AReplicaKilledMidWorkComesBackWithEveryChangeItWrote) {
   TempDir dir;
   const GroupSpec spec{"namespace/team-a", {"nantes", "paris"}};
@@ -80,7 +73,7 @@ TEST(RecordStore, AReplicaKilledMidWorkComesBackWithEveryChangeItWrote) {
     if (!store) {
       _exit(2);
     }
-    GroupReplica replica("paris", spec, shape_of);
+    GroupReplica replica("paris", spec, kube_list_shape);
     json::object cm = json::parse(R"({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "set", "namespace": "team-a"}, "data": {}})")
                           .as_object();
@@ -118,7 +111,7 @@ TEST(RecordStore, AReplicaKilledMidWorkComesBackWithEveryChangeItWrote) {
   ASSERT_TRUE(store) << store.error();
   auto records = (*store)->load(spec.id);
   ASSERT_TRUE(records) << records.error();
-  auto replica = GroupReplica::recover("paris", spec, shape_of, *records);
+  auto replica = GroupReplica::recover("paris", spec, kube_list_shape, *records);
   ASSERT_TRUE(replica) << replica.error().message;
   const std::optional<json::object> shown = replica->shown(key);
   ASSERT_TRUE(shown);

@@ -49,7 +49,7 @@
 namespace archipel::crdt {
 
 /// How the object's schema merges the list at a path (crdt's view of the Kubernetes list-type
-/// metadata; the sharing layer adapts kube::list_strategy to it).
+/// metadata; sharing::kube_list_shape adapts kube::list_strategy to it).
 struct ListShape {
   enum class Kind : std::uint8_t {
     kAtomic,  ///< replaced whole: a register

@@ -43,7 +43,7 @@ namespace archipel::sharing {
 /// group is empty: "/configmaps/team-a/app").
 using ObjectKey = std::string;
 
-/// The list shapes of a kind's objects (the sharing layer gives kube::list_strategy).
+/// The list shapes of a kind's objects (a site gives kube_list_shape, schema.hpp).
 using SchemaOf = std::function<crdt::ListShape(std::string_view kind, std::string_view path)>;
 
 /// A replica group: the sites that share some objects.
