@@ -169,7 +169,7 @@ check pod-logs 0 '^hello$' -- k logs hello
 check pod-process 0 "sleep $marker" -- pgrep -a -f "sleep $marker"
 timeout 20 kubectl --kubeconfig "$tmp/kubeconfig" logs -f hello >"$tmp/follow" 2>&1 &
 follower=$!
-sleep 0.5
+for _ in $(seq 100); do grep -q '^hello$' "$tmp/follow" && break; sleep 0.1; done
 kill -9 "$pid"
 wait "$pid" 2>/dev/null
 start
