@@ -23,6 +23,7 @@ constexpr std::string_view kState = "o/";
 constexpr std::string_view kObserved = "k/";
 constexpr std::string_view kExpected = "e/";
 constexpr std::string_view kPeer = "p/";
+constexpr std::string_view kSpec = "g";
 
 std::string outbox_key(std::uint64_t seq) {
   char digits[21];
@@ -72,6 +73,47 @@ std::optional<json::object> parse_object(std::string_view text) {
   return std::move(v.as_object());
 }
 
+void set_membership(wire::GroupMessage& m, const GroupSpec& spec) {
+  wire::Membership* w = m.mutable_membership();
+  w->set_epoch(spec.epoch);
+  w->set_by(spec.by);
+  for (const std::string& site : spec.members) {
+    w->add_members(site);
+  }
+}
+
+// Whether membership (epoch, by) is newer than `spec`'s.
+bool newer(const wire::Membership& m, const GroupSpec& spec) {
+  return m.epoch() > spec.epoch || (m.epoch() == spec.epoch && m.by() > spec.by);
+}
+
+// The spec record: "<epoch> <by>\n<member>\n<member>...".
+std::string encode_spec(const GroupSpec& spec) {
+  std::string out = std::to_string(spec.epoch) + ' ' + spec.by;
+  for (const std::string& m : spec.members) {
+    out += '\n' + m;
+  }
+  return out;
+}
+
+bool decode_spec(std::string_view text, GroupSpec& spec) {
+  const std::size_t eol = text.find('\n');
+  const std::string_view head = text.substr(0, eol);
+  const std::size_t space = head.find(' ');
+  if (space == std::string_view::npos || !parse_u64(head.substr(0, space), spec.epoch)) {
+    return false;
+  }
+  spec.by = head.substr(space + 1);
+  spec.members.clear();
+  for (std::string_view rest = eol == std::string_view::npos ? "" : text.substr(eol + 1);
+       !rest.empty();) {
+    const std::size_t end = rest.find('\n');
+    spec.members.emplace_back(rest.substr(0, end));
+    rest = end == std::string_view::npos ? "" : rest.substr(end + 1);
+  }
+  return true;
+}
+
 }  // namespace
 
 GroupReplica::GroupReplica(std::string self, GroupSpec spec, SchemaOf schema, Options options)
@@ -85,6 +127,7 @@ GroupReplica::GroupReplica(std::string self, GroupSpec spec, SchemaOf schema, Op
       peers_.try_emplace(m);
     }
   }
+  persist_spec();
 }
 
 bool GroupReplica::member(std::string_view site) const {
@@ -203,6 +246,47 @@ void GroupReplica::send_ack(const std::string& peer, std::uint64_t seq) {
   send(peer, m.SerializeAsString());
 }
 
+void GroupReplica::set_members(std::vector<std::string> members) {
+  std::sort(members.begin(), members.end());
+  members.erase(std::unique(members.begin(), members.end()), members.end());
+  GroupSpec next{spec_.id, std::move(members), spec_.epoch + 1, self_};
+  // Everyone concerned hears of it: the members staying, those added, those removed.
+  wire::GroupMessage m;
+  m.set_group(spec_.id);
+  set_membership(m, next);
+  for (const auto& [name, p] : peers_) {
+    if (p.connected) {
+      send(name, m.SerializeAsString());
+    }
+  }
+  adopt(std::move(next));
+}
+
+bool GroupReplica::left() const noexcept {
+  return std::find(spec_.members.begin(), spec_.members.end(), self_) == spec_.members.end();
+}
+
+void GroupReplica::adopt(GroupSpec next) {
+  std::vector<std::string> gone;
+  for (const auto& [name, p] : peers_) {
+    if (std::find(next.members.begin(), next.members.end(), name) == next.members.end()) {
+      gone.push_back(name);
+    }
+  }
+  for (const std::string& name : gone) {
+    remove_member(name);
+  }
+  for (const std::string& name : next.members) {
+    add_member(name);
+  }
+  spec_ = std::move(next);
+  persist_spec();
+}
+
+void GroupReplica::persist_spec() {
+  records_.push_back({std::string(kSpec), encode_spec(spec_)});
+}
+
 void GroupReplica::add_member(std::string_view site) {
   if (site == self_ || member(site)) {
     return;
@@ -248,6 +332,7 @@ void GroupReplica::connected(std::string_view peer) {
   wire::GroupMessage m;
   m.set_group(spec_.id);
   m.mutable_resume()->set_received(p.received);
+  set_membership(m, spec_);
   send(it->first, m.SerializeAsString());
 }
 
@@ -317,20 +402,41 @@ void GroupReplica::send_missing(const std::string& name, Peer& p) {
 
 boost::system::result<void, ProtocolError> GroupReplica::receive(std::string_view peer,
                                                                  std::span<const std::byte> bytes) {
-  auto it = peers_.find(peer);
-  if (it == peers_.end()) {
-    return ProtocolError{"sharing: " + std::string(peer) + " is not a member of group " + spec_.id};
-  }
-  const std::string& name = it->first;
-  Peer& p = it->second;
   wire::GroupMessage m;
   if (bytes.size() > static_cast<std::size_t>(INT_MAX) ||
       !m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return ProtocolError{"sharing: malformed message from " + name};
+    return ProtocolError{"sharing: malformed message from " + std::string(peer)};
   }
   if (m.group() != spec_.id) {
     return ProtocolError{"sharing: message for group " + m.group() + " sent to group " + spec_.id};
   }
+  if (m.has_membership() && newer(m.membership(), spec_)) {
+    // A newer membership, from a member in it or in ours (the peer channel authenticated it).
+    const auto& in = m.membership().members();
+    if (std::find(in.begin(), in.end(), peer) == in.end() && !member(peer)) {
+      return ProtocolError{"sharing: " + std::string(peer) +
+                           " sent a membership of group " + spec_.id + " without itself"};
+    }
+    GroupSpec next{spec_.id, {in.begin(), in.end()}, m.membership().epoch(),
+                   m.membership().by()};
+    std::sort(next.members.begin(), next.members.end());
+    next.members.erase(std::unique(next.members.begin(), next.members.end()), next.members.end());
+    adopt(std::move(next));
+    if (left()) {
+      return {};  // the owner drops this replica
+    }
+  }
+  auto it = peers_.find(peer);
+  if (it == peers_.end()) {
+    // Tell it who the members are: a site removed while away learns it on its next resume.
+    wire::GroupMessage out;
+    out.set_group(spec_.id);
+    set_membership(out, spec_);
+    send(std::string(peer), out.SerializeAsString());
+    return ProtocolError{"sharing: " + std::string(peer) + " is not a member of group " + spec_.id};
+  }
+  const std::string& name = it->first;
+  Peer& p = it->second;
   switch (m.body_case()) {
     case wire::GroupMessage::kResume:
       if (m.resume().received() > last_seq_) {
@@ -346,6 +452,7 @@ boost::system::result<void, ProtocolError> GroupReplica::receive(std::string_vie
         reply.set_group(spec_.id);
         reply.mutable_resume()->set_received(p.received);
         reply.mutable_resume()->set_reply(true);
+        set_membership(reply, spec_);
         send(name, reply.SerializeAsString());
       }
       send_missing(name, p);
@@ -362,6 +469,9 @@ boost::system::result<void, ProtocolError> GroupReplica::receive(std::string_vie
       return {};
     case wire::GroupMessage::kDeltas: break;
     case wire::GroupMessage::BODY_NOT_SET:
+      if (m.has_membership()) {
+        return {};  // a membership alone
+      }
       return ProtocolError{"sharing: empty message from " + name};
   }
   const wire::Deltas& d = m.deltas();
@@ -442,17 +552,29 @@ std::vector<ObjectKey> GroupReplica::keys() const {
 boost::system::result<GroupReplica, ProtocolError> GroupReplica::recover(
     std::string self, GroupSpec spec, SchemaOf schema, const std::vector<Record>& records,
     Options options) {
-  GroupReplica r(std::move(self), std::move(spec), std::move(schema), options);
   auto corrupt = [](const std::string& key) {
     return ProtocolError{"sharing: corrupt record " + key};
   };
+  // The membership it last had, when it had one.
+  for (const Record& rec : records) {
+    if (rec.key == kSpec && rec.value) {
+      GroupSpec stored{spec.id, {}, 0, {}};
+      if (!decode_spec(*rec.value, stored)) {
+        return corrupt(rec.key);
+      }
+      spec = std::move(stored);
+    }
+  }
+  GroupReplica r(std::move(self), std::move(spec), std::move(schema), options);
   for (const Record& rec : records) {
     if (!rec.value) {
       continue;
     }
     const std::string_view key = rec.key;
     const std::string& value = *rec.value;
-    if (key == kMeta) {
+    if (key == kSpec) {
+      continue;
+    } else if (key == kMeta) {
       if (!parse_u64(value, r.last_seq_)) {
         return corrupt(rec.key);
       }

@@ -17,6 +17,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <set>
 
 namespace archipel::sharing {
 
@@ -34,14 +35,14 @@ std::uint64_t wall_ms() {
 // The state the service's coroutines share; touched only on `strand`.
 struct Core {
   Core(asio::io_context& io, peer::PeerNode& n, RecordStore& s, SchemaOf sc,
-       SharingService::Options o, SharingService::LocalWriter w)
+       SharingService::Options o, SharingService::Hooks h)
       : strand(asio::make_strand(io)),
         timer(strand),
         node(n),
         store(s),
         schema(std::move(sc)),
         options(std::move(o)),
-        writer(std::move(w)) {}
+        hooks(std::move(h)) {}
 
   struct Link {
     std::shared_ptr<peer::PeerStream> stream;  // ours, towards the peer
@@ -56,7 +57,7 @@ struct Core {
   RecordStore& store;
   SchemaOf schema;
   SharingService::Options options;
-  SharingService::LocalWriter writer;
+  SharingService::Hooks hooks;
   crdt::HybridClock clock;
   std::map<std::string, std::unique_ptr<GroupReplica>, std::less<>> groups;
   std::map<std::string, Link, std::less<>> links;
@@ -125,8 +126,8 @@ void settle(const std::shared_ptr<Core>& c, const std::string& id, GroupReplica&
     }
   }
   for (const LocalWrite& w : g.take_local_writes()) {
-    if (!c->stopped) {
-      c->writer(id, w);
+    if (!c->stopped && c->hooks.write) {
+      c->hooks.write(id, w);
     }
   }
 }
@@ -208,6 +209,70 @@ awaitable<void> tick(std::shared_ptr<Core> c) {
   }
 }
 
+// Ends a group's step: persists it and lets its messages and writes out; drops the group if
+// the site left it; resumes with members added whose stream is already open.
+void after_step(const std::shared_ptr<Core>& c, const std::string& id) {
+  auto it = c->groups.find(id);
+  if (it == c->groups.end()) {
+    return;
+  }
+  GroupReplica& g = *it->second;
+  if (g.left()) {
+    (void)g.take_records();
+    (void)g.take_local_writes();
+    for (PeerMessage& m : g.take_messages()) {
+      if (auto link = c->links.find(m.peer); link != c->links.end() && link->second.stream) {
+        link->second.queue.push_back(std::move(m.bytes));
+      }
+    }
+    if (auto erased = c->store.erase(id); !erased) {
+      spdlog::error("sharing: group {}: {}", id, erased.error());
+    }
+    spdlog::info("sharing: left group {} (its copies stay)", id);
+    c->groups.erase(it);
+    if (c->hooks.left) {
+      c->hooks.left(id);
+    }
+    return;
+  }
+  for (const PeerStatus& p : g.status().peers) {
+    if (auto link = c->links.find(p.site);
+        !p.connected && link != c->links.end() && link->second.stream) {
+      g.connected(p.site);
+    }
+  }
+  settle(c, id, g);
+}
+
+// The group `id`, resumed from the store (this site alone until its records or a member's
+// membership say otherwise).
+GroupReplica* open_group(const std::shared_ptr<Core>& c, const std::string& id) {
+  if (auto it = c->groups.find(id); it != c->groups.end()) {
+    return it->second.get();
+  }
+  auto records = c->store.load(id);
+  if (!records) {
+    spdlog::error("sharing: group {}: {}", id, records.error());
+    return nullptr;
+  }
+  auto replica = GroupReplica::recover(c->options.site, GroupSpec{id, {c->options.site}},
+                                       c->schema, *records, c->options.replica);
+  if (!replica) {
+    spdlog::error("sharing: group {}: {}", id, replica.error().message);
+    return nullptr;
+  }
+  auto& g = c->groups[id] = std::make_unique<GroupReplica>(std::move(*replica));
+  for (const auto& [peer, link] : c->links) {
+    if (link.stream && is_member(*g, peer)) {
+      g->connected(peer);
+    }
+  }
+  if (c->hooks.joined) {
+    c->hooks.joined(id);
+  }
+  return g.get();
+}
+
 void on_message(const std::shared_ptr<Core>& c, const std::string& peer, const peer::Bytes& bytes) {
   if (c->stopped) {
     return;  // a successor may own the group's records now
@@ -217,15 +282,24 @@ void on_message(const std::shared_ptr<Core>& c, const std::string& peer, const p
     spdlog::warn("sharing: malformed message from {}", peer);
     return;
   }
-  auto it = c->groups.find(m.group());
-  if (it == c->groups.end()) {
-    return;  // a group this site does not (yet) replicate: its sender resumes later
+  GroupReplica* g = nullptr;
+  if (auto it = c->groups.find(m.group()); it != c->groups.end()) {
+    g = it->second.get();
+  } else {
+    const auto& members = m.membership().members();
+    if (std::find(members.begin(), members.end(), c->options.site) == members.end()) {
+      return;  // a group this site is not invited to
+    }
+    spdlog::info("sharing: joining group {} on {}'s invitation", m.group(), peer);
+    g = open_group(c, m.group());
+    if (g == nullptr) {
+      return;
+    }
   }
-  if (auto r = it->second->receive(peer, std::as_bytes(std::span(bytes.data(), bytes.size())));
-      !r) {
+  if (auto r = g->receive(peer, std::as_bytes(std::span(bytes.data(), bytes.size()))); !r) {
     spdlog::warn("sharing: {}", r.error().message);
   }
-  settle(c, it->first, *it->second);
+  after_step(c, m.group());
 }
 
 awaitable<void> receive_loop(std::shared_ptr<Core> c, std::shared_ptr<peer::PeerStream> stream) {
@@ -271,30 +345,45 @@ class SharingServiceImpl final : public SharingService {
     finished.wait_for(std::chrono::seconds(5));
   }
 
-  void join(GroupSpec spec) override {
-    asio::post(core_->strand, [c = core_, spec = std::move(spec)]() mutable {
-      if (c->stopped || c->groups.count(spec.id) != 0) {
+  void share(std::string group, std::vector<std::string> members) override {
+    asio::post(core_->strand, [c = core_, group = std::move(group),
+                               members = std::move(members)]() mutable {
+      if (c->stopped) {
         return;
       }
-      auto records = c->store.load(spec.id);
-      if (!records) {
-        spdlog::error("sharing: group {}: {}", spec.id, records.error());
+      GroupReplica* g = open_group(c, group);
+      if (g == nullptr) {
         return;
       }
-      const std::string id = spec.id;
-      auto replica = GroupReplica::recover(c->options.site, std::move(spec), c->schema, *records,
-                                           c->options.replica);
-      if (!replica) {
-        spdlog::error("sharing: group {}: {}", id, replica.error().message);
+      members.push_back(c->options.site);
+      std::sort(members.begin(), members.end());
+      members.erase(std::unique(members.begin(), members.end()), members.end());
+      if (members != g->spec().members) {
+        g->set_members(std::move(members));
+      }
+      after_step(c, group);
+      publish_status(*c);
+    });
+  }
+
+  void unshare(std::string group, std::vector<std::string> sites) override {
+    asio::post(core_->strand, [c = core_, group = std::move(group), sites = std::move(sites)] {
+      auto it = c->groups.find(group);
+      if (c->stopped || it == c->groups.end()) {
         return;
       }
-      auto& g = c->groups[id] = std::make_unique<GroupReplica>(std::move(*replica));
-      for (const auto& [peer, link] : c->links) {
-        if (link.stream && is_member(*g, peer)) {
-          g->connected(peer);
+      std::vector<std::string> members;
+      for (const std::string& m : it->second->spec().members) {
+        const bool removed = sites.empty() ? m != c->options.site
+                                           : std::find(sites.begin(), sites.end(), m) != sites.end();
+        if (!removed || m == c->options.site) {
+          members.push_back(m);
         }
       }
-      settle(c, id, *g);
+      if (members != it->second->spec().members) {
+        it->second->set_members(std::move(members));
+      }
+      after_step(c, group);
       publish_status(*c);
     });
   }
@@ -312,6 +401,29 @@ class SharingServiceImpl final : public SharingService {
     });
   }
 
+  void local_snapshot(std::string group, std::string prefix,
+                      std::vector<std::pair<ObjectKey, boost::json::object>> items) override {
+    asio::post(core_->strand, [c = core_, group = std::move(group), prefix = std::move(prefix),
+                               items = std::move(items)] {
+      auto it = c->groups.find(group);
+      if (c->stopped || it == c->groups.end()) {
+        return;
+      }
+      GroupReplica& g = *it->second;
+      std::set<std::string_view> listed;
+      for (const auto& [key, object] : items) {
+        listed.insert(key);
+        g.local_change(key, object, c->clock.now(wall_ms()));
+      }
+      for (const ObjectKey& key : g.keys()) {
+        if (key.starts_with(prefix) && !listed.contains(key)) {
+          g.local_change(key, std::nullopt, c->clock.now(wall_ms()));
+        }
+      }
+      settle(c, it->first, g);
+    });
+  }
+
   std::vector<GroupStatus> status() const override {
     const std::lock_guard lock(core_->status_mutex);
     return core_->status;
@@ -326,9 +438,9 @@ class SharingServiceImpl final : public SharingService {
 std::unique_ptr<SharingService> SharingService::start(boost::asio::io_context& io,
                                                       peer::PeerNode& node, RecordStore& store,
                                                       SchemaOf schema, Options options,
-                                                      LocalWriter writer) {
+                                                      Hooks hooks) {
   auto core = std::make_shared<Core>(io, node, store, std::move(schema), std::move(options),
-                                     std::move(writer));
+                                     std::move(hooks));
   // Not a coroutine lambda: it only starts the coroutine, which holds its own copies. A weak
   // reference: the node may outlive the service.
   std::weak_ptr<Core> weak = core;
@@ -336,6 +448,17 @@ std::unique_ptr<SharingService> SharingService::start(boost::asio::io_context& i
               [weak](std::shared_ptr<peer::PeerStream> stream, peer::Bytes) -> awaitable<void> {
                 return serve_if_running(weak.lock(), std::move(stream));
               });
+  asio::post(core->strand, [core] {
+    auto stored = core->store.groups();
+    if (!stored) {
+      spdlog::error("sharing: {}", stored.error());
+      return;
+    }
+    for (const std::string& id : *stored) {
+      open_group(core, id);
+    }
+    publish_status(*core);
+  });
   asio::co_spawn(core->strand, tick(core), asio::detached);
   return std::make_unique<SharingServiceImpl>(std::move(core));
 }

@@ -36,6 +36,17 @@ class RocksRecordStore final : public RecordStore {
     return {};
   }
 
+  boost::system::result<void, std::string> erase(std::string_view group) override {
+    std::string end(group);
+    end += '\x01';  // past every "group\0..." key
+    const auto s = db_->DeleteRange(rocksdb::WriteOptions(), db_->DefaultColumnFamily(),
+                                    stored_key(group, ""), end);
+    if (!s.ok()) {
+      return failed("erase", s);
+    }
+    return {};
+  }
+
   boost::system::result<std::vector<Record>, std::string> load(
       std::string_view group) const override {
     const std::string prefix = stored_key(group, "");

@@ -52,8 +52,7 @@ json::value canonical(const json::value& v) {
 
 class Network {
  public:
-  Network(std::vector<std::string> sites, GroupSpec spec, ReplicaOptions options = {})
-      : sites_(std::move(sites)), spec_(spec), options_(options) {
+  explicit Network(GroupSpec spec, ReplicaOptions options = {}) : spec_(spec), options_(options) {
     for (const std::string& s : spec_.members) {
       replicas_[s] = std::make_unique<GroupReplica>(s, spec_, kube_list_shape, options_);
     }
@@ -113,43 +112,32 @@ class Network {
     settle(a);
   }
 
-  // `site` joins the group (a new replica, nothing on its disk).
-  void add_member(const std::string& site) {
-    for (auto& [name, r] : replicas_) {
-      r->add_member(site);
-      settle(name);
-    }
-    spec_.members.push_back(site);
-    replicas_[site] = std::make_unique<GroupReplica>(site, spec_, kube_list_shape, options_);
-    for (const std::string& other : spec_.members) {
-      if (other != site) {
-        replicas_[site]->connected(other);
-        replicas_[other]->connected(site);
-        settle(other);
-      }
-    }
+  // `by` adds `site` to the group: a new replica, nothing on its disk, which knows only itself
+  // until the membership reaches it (an invitation).
+  void add_member(const std::string& site, const std::string& by) {
+    std::vector<std::string> members = replicas_[by]->spec().members;
+    members.push_back(site);
+    replicas_[site] =
+        std::make_unique<GroupReplica>(site, GroupSpec{spec_.id, {site}}, kube_list_shape, options_);
+    replicas_[by]->set_members(members);
+    settle(by);
     settle(site);
   }
 
-  // `site` leaves the group: cut off, and forgotten by the others.
-  void remove_member(const std::string& site) {
-    for (const std::string& other : spec_.members) {
-      if (other != site) {
-        cut(site, other);
-      }
-    }
-    std::erase(spec_.members, site);
-    for (const std::string& other : spec_.members) {
-      replicas_[other]->remove_member(site);
-      settle(other);
-    }
-    replicas_.erase(site);
+  // `by` removes `site` from the group: it is told, and drops its replica once it knows.
+  void remove_member(const std::string& site, const std::string& by) {
+    std::vector<std::string> members = replicas_[by]->spec().members;
+    std::erase(members, site);
+    replicas_[by]->set_members(members);
+    settle(by);
   }
+
+  bool has_replica(const std::string& site) const { return replicas_.count(site) != 0; }
 
   // kill -9: what is not on the site's disk is lost, its connections drop; it restarts from
   // its disk and reconnects.
   void crash(const std::string& site) {
-    for (const std::string& other : spec_.members) {
+    for (const std::string& other : members()) {
       if (other != site) {
         links_[{site, other}].clear();
         links_[{other, site}].clear();
@@ -163,7 +151,7 @@ class Network {
     auto recovered = GroupReplica::recover(site, spec_, kube_list_shape, records, options_);
     ASSERT_TRUE(recovered.has_value()) << recovered.error().message;
     replicas_[site] = std::make_unique<GroupReplica>(std::move(*recovered));
-    for (const std::string& other : spec_.members) {
+    for (const std::string& other : members()) {
       if (other != site && !cut_.count({site, other})) {
         replicas_[site]->connected(other);
         replicas_[other]->connected(site);
@@ -187,9 +175,15 @@ class Network {
     const auto link = busy[std::uniform_int_distribution<std::size_t>(0, busy.size() - 1)(rng)];
     const std::string bytes = links_[link].front();
     links_[link].pop_front();
-    auto r = replicas_[link.second]->receive(link.first,
-                                             std::as_bytes(std::span(bytes.data(), bytes.size())));
-    EXPECT_TRUE(r.has_value()) << r.error().message;
+    if (!replicas_.count(link.second)) {
+      return true;  // it left the group
+    }
+    GroupReplica& to = *replicas_[link.second];
+    const auto& known = to.spec().members;
+    const bool from_member = std::find(known.begin(), known.end(), link.first) != known.end();
+    auto r = to.receive(link.first, std::as_bytes(std::span(bytes.data(), bytes.size())));
+    // Only a site that is not (or no longer) a member may be refused.
+    EXPECT_TRUE(r.has_value() || !from_member) << r.error().message;
     settle(link.second);
     return true;
   }
@@ -197,7 +191,7 @@ class Network {
   // Until nothing is in flight and nobody has anything to send.
   void quiesce(std::mt19937& rng) {
     for (int round = 0; round < 1000; ++round) {
-      for (const std::string& s : spec_.members) {
+      for (const std::string& s : members()) {
         replicas_[s]->flush();
         settle(s);
       }
@@ -233,9 +227,31 @@ class Network {
  private:
   // Persists what the replica asks to (before its messages leave), sends its messages, and
   // plays the bridge: writes what it asks into the site's Kubernetes, which reports back.
+  // The sites that have a replica.
+  std::vector<std::string> members() const {
+    std::vector<std::string> out;
+    for (const auto& [name, r] : replicas_) {
+      out.push_back(name);
+    }
+    return out;
+  }
+
   void settle(const std::string& site) {
     for (int i = 0; i < 100; ++i) {
+      if (!replicas_.count(site)) {
+        return;
+      }
       GroupReplica& r = *replicas_[site];
+      if (r.left()) {
+        replicas_.erase(site);  // as the service drops it
+        return;
+      }
+      // As the service does: a connection to each member it can reach (an added member).
+      for (const PeerStatus& p : r.status().peers) {
+        if (!p.connected && replicas_.count(p.site) && !cut_.count({site, p.site})) {
+          r.connected(p.site);
+        }
+      }
       for (Record& rec : r.take_records()) {
         if (rec.value) {
           disk_[site][rec.key] = std::move(*rec.value);
@@ -266,7 +282,6 @@ class Network {
     ADD_FAILURE() << site << ": the bridge never settled";
   }
 
-  std::vector<std::string> sites_;
   GroupSpec spec_;
   ReplicaOptions options_;
   std::map<std::string, std::unique_ptr<GroupReplica>> replicas_;
@@ -283,7 +298,7 @@ const ObjectKey kOld = "/configmaps/team-a/old";
 
 TEST(GroupReplica, PartitionedEditsConvergeWithTheConflictShownAndOutsidersGetNothing) {
   std::mt19937 rng(1);
-  Network net({"paris", "nantes", "rennes"}, GroupSpec{"namespace/team-a", {"nantes", "paris"}});
+  Network net(GroupSpec{"namespace/team-a", {"nantes", "paris"}});
   net.edit("paris", kApp, [](auto) { return config_map("app", {{"color", "red"}}); });
   net.edit("paris", kOld, [](auto) { return config_map("old", {{"k", "v"}}); });
   net.quiesce(rng);
@@ -325,23 +340,26 @@ TEST(GroupReplica, PartitionedEditsConvergeWithTheConflictShownAndOutsidersGetNo
 
 TEST(GroupReplica, ASiteThatJoinsGetsEverythingAndOneThatLeavesHoldsNothingBack) {
   std::mt19937 rng(2);
-  Network net({"paris", "nantes", "rennes"}, GroupSpec{"namespace/team-a", {"nantes", "paris"}});
+  Network net(GroupSpec{"namespace/team-a", {"nantes", "paris"}});
   net.edit("paris", kApp, [](auto) { return config_map("app", {{"color", "red"}}); });
   net.edit("nantes", kOld, [](auto) { return config_map("old", {{"k", "v"}}); });
   net.quiesce(rng);
 
-  net.add_member("rennes");
+  net.add_member("rennes", "paris");
   net.quiesce(rng);
   EXPECT_EQ(net.replicated("rennes"), net.replicated("paris"));
   EXPECT_TRUE(net.holds("rennes").contains(kOld));
+  EXPECT_EQ(net.replica("nantes").spec().members,
+            (std::vector<std::string>{"nantes", "paris", "rennes"}));
 
-  net.remove_member("nantes");
+  net.remove_member("nantes", "rennes");
   net.edit("paris", kApp, [](auto cm) {
     cm->at("data").as_object()["color"] = "blue";
     return cm;
   });
   net.quiesce(rng);
   EXPECT_EQ(net.replicated("rennes"), net.replicated("paris"));
+  EXPECT_FALSE(net.has_replica("nantes"));  // told, it left
   const GroupStatus status = net.replica("paris").status();
   EXPECT_EQ(status.outbox, 0U);  // nantes's silence holds nothing back
   ASSERT_EQ(status.peers.size(), 1U);
@@ -354,7 +372,7 @@ TEST(GroupReplica, ASiteThatJoinsGetsEverythingAndOneThatLeavesHoldsNothingBack)
 
 TEST(GroupReplica, ManyObjectsGoInPartsAndACutMidTransferResumes) {
   std::mt19937 rng(4);
-  Network net({"paris", "nantes", "rennes"}, GroupSpec{"namespace/team-a", {"nantes", "paris"}},
+  Network net(GroupSpec{"namespace/team-a", {"nantes", "paris"}},
               ReplicaOptions{4, 3});
   for (int i = 0; i < 40; ++i) {
     const std::string name = "cm" + std::to_string(i);
@@ -366,7 +384,7 @@ TEST(GroupReplica, ManyObjectsGoInPartsAndACutMidTransferResumes) {
   EXPECT_EQ(net.replicated("nantes"), net.replicated("paris"));
 
   // rennes joins: 40 full states, 3 per message; the link drops after a few of them.
-  net.add_member("rennes");
+  net.add_member("rennes", "nantes");
   for (int i = 0; i < 6; ++i) {
     net.deliver_one(rng);
   }
@@ -384,7 +402,7 @@ TEST(GroupReplica, ManyObjectsGoInPartsAndACutMidTransferResumes) {
 
 TEST(GroupReplica, AConnectionOnlyOneSideSawDropResumesBothWays) {
   std::mt19937 rng(5);
-  Network net({"paris", "nantes"}, GroupSpec{"namespace/team-a", {"nantes", "paris"}});
+  Network net(GroupSpec{"namespace/team-a", {"nantes", "paris"}});
   net.edit("paris", kApp, [](auto) { return config_map("app", {{"a", "1"}}); });
   net.quiesce(rng);
   net.reconnect_one_side("paris", "nantes");
@@ -405,7 +423,7 @@ TEST(GroupReplica, AConnectionOnlyOneSideSawDropResumesBothWays) {
 
 TEST(GroupReplica, StatusShowsLagWhileCutAndConflictsOnceMerged) {
   std::mt19937 rng(3);
-  Network net({"paris", "nantes"}, GroupSpec{"namespace/team-a", {"nantes", "paris"}});
+  Network net(GroupSpec{"namespace/team-a", {"nantes", "paris"}});
   net.edit("paris", kApp, [](auto) { return config_map("app", {{"color", "red"}}); });
   net.quiesce(rng);
   net.cut("paris", "nantes");
@@ -450,7 +468,7 @@ TEST_P(Histories, EveryAcknowledgedAddSurvivesPartitionsAndCrashes) {
   const std::vector<std::string> sites = {"lyon", "nantes", "paris"};
   // Odd seeds: tiny messages, so that deltas and full states go in many parts.
   const ReplicaOptions options = GetParam() % 2 == 1 ? ReplicaOptions{3, 1} : ReplicaOptions{};
-  Network net(sites, GroupSpec{"namespace/team-a", sites}, options);
+  Network net(GroupSpec{"namespace/team-a", sites}, options);
   auto pick = [&](int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng); };
   const ObjectKey set = "/configmaps/team-a/set";
   net.edit("paris", set, [](auto) { return config_map("set", {}); });

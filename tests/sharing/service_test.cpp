@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <mutex>
 #include <random>
+#include <set>
 
 namespace archipel::sharing {
 namespace {
@@ -27,8 +28,11 @@ const ObjectKey kApp = "/configmaps/team-a/app";
 // One site's side: its store, its "Kubernetes" (a map the bridge writes) and its service.
 class SiteSharing {
  public:
-  SiteSharing(std::string name, boost::asio::io_context& io, peer::PeerNode& node)
+  // `share`: shares kGroup at each start (otherwise only on a member's invitation).
+  SiteSharing(std::string name, boost::asio::io_context& io, peer::PeerNode& node,
+              bool share = true)
       : name_(std::move(name)),
+        share_(share),
         dir_(std::filesystem::temp_directory_path() /
              ("archipel-sharing-" + name_ + "-" + std::to_string(std::random_device{}()))),
         io_(io),
@@ -48,19 +52,30 @@ class SiteSharing {
     SharingService::Options o;
     o.site = name_;
     o.tick = 10ms;
-    service_ = SharingService::start(io_, node_, *store_, kube_list_shape, o,
-                                     [this](const std::string& group, const LocalWrite& w) {
-                                       {
-                                         const std::lock_guard lock(mutex_);
-                                         if (w.object) {
-                                           kube_[w.key] = *w.object;
-                                         } else {
-                                           kube_.erase(w.key);
-                                         }
-                                       }
-                                       service_->local_change(group, w.key, w.object);
-                                     });
-    service_->join(kGroup);
+    SharingService::Hooks hooks;
+    hooks.write = [this](const std::string& group, const LocalWrite& w) {
+      {
+        const std::lock_guard lock(mutex_);
+        if (w.object) {
+          kube_[w.key] = *w.object;
+        } else {
+          kube_.erase(w.key);
+        }
+      }
+      service_->local_change(group, w.key, w.object);
+    };
+    hooks.joined = [this](const std::string& group) {
+      const std::lock_guard lock(mutex_);
+      groups_.insert(group);
+    };
+    hooks.left = [this](const std::string& group) {
+      const std::lock_guard lock(mutex_);
+      groups_.erase(group);
+    };
+    service_ = SharingService::start(io_, node_, *store_, kube_list_shape, o, std::move(hooks));
+    if (share_) {
+      service_->share(kGroup.id, kGroup.members);
+    }
   }
   void restart() {
     service_.reset();
@@ -93,10 +108,16 @@ class SiteSharing {
     auto it = kube_.find(key);
     return it != kube_.end() && it->second.at("data").as_object().contains(field);
   }
+  bool in_group(const std::string& group) {
+    const std::lock_guard lock(mutex_);
+    return groups_.contains(group);
+  }
   SharingService& service() { return *service_; }
+  RecordStore& store() { return *store_; }
 
  private:
   std::string name_;
+  bool share_;
   std::filesystem::path dir_;
   boost::asio::io_context& io_;
   peer::PeerNode& node_;
@@ -104,6 +125,7 @@ class SiteSharing {
   std::unique_ptr<SharingService> service_;
   std::mutex mutex_;
   std::map<ObjectKey, json::object> kube_;
+  std::set<std::string> groups_;
 };
 
 class Sharing : public peer::TwoSites {
@@ -112,7 +134,8 @@ class Sharing : public peer::TwoSites {
     TwoSites::SetUp();
     ASSERT_TRUE(eventually([&] { return both(peer::PeerState::kReachable); }));
     paris_site_ = std::make_unique<SiteSharing>("paris", io_, *paris_);
-    nantes_site_ = std::make_unique<SiteSharing>("nantes", io_, *nantes_);
+    // nantes shares nothing itself: it joins on paris's invitation.
+    nantes_site_ = std::make_unique<SiteSharing>("nantes", io_, *nantes_, /*share=*/false);
   }
   void TearDown() override {
     paris_site_.reset();
@@ -138,6 +161,7 @@ TEST_F(Sharing, EditsCrossTheChannelConvergeAfterACutAndSurviveARestart) {
   })) << paris_site_->data(kApp)
       << " vs " << nantes_site_->data(kApp);
 
+  // Restarted, it resumes the group from its store (it never shared it itself).
   nantes_site_->restart();
   paris_site_->edit(kApp, [](json::object& o) { o["data"].as_object()["after"] = "restart"; });
   ASSERT_TRUE(eventually([&] { return nantes_site_->has(kApp, "after"); }));
@@ -145,6 +169,25 @@ TEST_F(Sharing, EditsCrossTheChannelConvergeAfterACutAndSurviveARestart) {
     const auto s = paris_site_->service().status();
     return !s.empty() && s[0].outbox == 0;
   }));
+}
+
+TEST_F(Sharing, AnInvitedSiteJoinsAndLeavesWhenTheGroupDropsIt) {
+  ASSERT_TRUE(eventually([&] { return nantes_site_->in_group(kGroup.id); }));
+  paris_site_->edit(kApp, [](json::object& o) { o["data"].as_object()["color"] = "red"; });
+  ASSERT_TRUE(eventually([&] { return nantes_site_->has(kApp, "color"); }));
+
+  paris_site_->service().unshare(kGroup.id, {"nantes"});
+  ASSERT_TRUE(eventually([&] { return !nantes_site_->in_group(kGroup.id); }));
+  EXPECT_TRUE(nantes_site_->has(kApp, "color"));  // its copy stays
+  paris_site_->edit(kApp, [](json::object& o) { o["data"].as_object()["later"] = "x"; });
+  ASSERT_TRUE(eventually([&] {
+    const auto s = paris_site_->service().status();
+    return !s.empty() && s[0].members == std::vector<std::string>{"paris"} && s[0].outbox == 0;
+  }));
+  EXPECT_FALSE(nantes_site_->has(kApp, "later"));
+  auto stored = nantes_site_->store().groups();  // a restart would not resume it
+  ASSERT_TRUE(stored);
+  EXPECT_TRUE(stored->empty());
 }
 
 }  // namespace

@@ -50,6 +50,9 @@ using SchemaOf = std::function<crdt::ListShape(std::string_view kind, std::strin
 struct GroupSpec {
   std::string id;                    ///< e.g. "namespace/team-a"
   std::vector<std::string> members;  ///< site names, this site among them
+  /// The membership's version: changes are ordered by (epoch, by) (proto/sharing.proto).
+  std::uint64_t epoch = 0;
+  std::string by;  ///< the site that made this membership ("" for the initial one)
 };
 
 /// Something to persist: `value` to write under `key`, or nullopt to erase it.
@@ -120,11 +123,14 @@ class GroupReplica {
   void local_change(const ObjectKey& key, const std::optional<boost::json::object>& observed,
                     crdt::Hlc at);
 
-  /// `site` joins the group: it gets full states of every object once connected.
-  void add_member(std::string_view site);
-  /// `site` leaves the group: nothing more is sent to it or taken from it, and its
-  /// acknowledgements no longer hold back the outbox.
-  void remove_member(std::string_view site);
+  /// Makes `members` the group's members (this site decides: the change is numbered past
+  /// every one it knew, and sent to every peer, old and new). A site added gets full states
+  /// of every object once connected; a site removed is sent nothing more (but this change),
+  /// its messages are refused, and its acknowledgements no longer hold back the outbox.
+  void set_members(std::vector<std::string> members);
+  /// This site is no longer a member (a peer's newer membership left it out): the owner drops
+  /// the replica.
+  [[nodiscard]] bool left() const noexcept;
 
   /// A connection to `peer` is up (after being down): resume with it.
   void connected(std::string_view peer);
@@ -175,6 +181,10 @@ class GroupReplica {
   };
 
   bool member(std::string_view site) const;
+  void add_member(std::string_view site);
+  void remove_member(std::string_view site);
+  void adopt(GroupSpec next);
+  void persist_spec();
   Shared& shared(const ObjectKey& key);
   crdt::Schema schema_for(const Shared& s, const boost::json::object* hint) const;
   void persist_object(const ObjectKey& key, const Shared& s, bool state_changed = true);

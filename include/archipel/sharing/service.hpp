@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace boost::asio {
@@ -37,29 +38,48 @@ class SharingService {
     ReplicaOptions replica;
   };
 
-  /// Applies what a group asks of the site's Kubernetes (the bridge). Called on the service's
-  /// strand; it must not block. The bridge reports what Kubernetes then holds with
-  /// local_change(), as for any other change.
-  using LocalWriter = std::function<void(const std::string& group, const LocalWrite& write)>;
+  /// What the service tells the site (the bridge). Called on the service's strand; they must
+  /// not block.
+  struct Hooks {
+    /// Make the site's Kubernetes hold `write`. The bridge reports what Kubernetes then holds
+    /// with local_change(), as for any other change.
+    std::function<void(const std::string& group, const LocalWrite& write)> write;
+    /// The site replicates `group` from now on: resumed from the store at start, shared here,
+    /// or joined on a member's invitation.
+    std::function<void(const std::string& group)> joined;
+    /// The site no longer replicates `group` (a member removed it); its copies stay.
+    std::function<void(const std::string& group)> left;
+  };
 
-  /// Starts on `io`, serving kSharingMethod on `node` from now on. `node` and `store` must
-  /// outlive the service.
+  /// Starts on `io`, serving kSharingMethod on `node` from now on, and resumes every group the
+  /// store holds. `node` and `store` must outlive the service.
   static std::unique_ptr<SharingService> start(boost::asio::io_context& io, peer::PeerNode& node,
                                                RecordStore& store, SchemaOf schema, Options options,
-                                               LocalWriter writer);
+                                               Hooks hooks);
 
   /// Stops: no more messages, ticks or writes. Waits (up to 5 s) for the strand to finish its
   /// current step, so that a successor may open the same store; do not destroy it from a
   /// thread running the io_context while that is its only thread.
   virtual ~SharingService() = default;
 
-  /// Replicates `spec` from now on, with what the store holds of it. Thread-safe.
-  virtual void join(GroupSpec spec) = 0;
+  /// Shares `group` with `members` (this site is added): creates the group, or changes its
+  /// membership; the other members learn it over the peer channel (those added are invited).
+  /// Thread-safe.
+  virtual void share(std::string group, std::vector<std::string> members) = 0;
+
+  /// Stops sharing `group` with `sites` (empty: with every other member). They are told and
+  /// leave the group, keeping their copies. Thread-safe.
+  virtual void unshare(std::string group, std::vector<std::string> sites) = 0;
 
   /// The site's Kubernetes now holds `observed` for `key` of `group` (nullopt: nothing).
   /// Thread-safe.
   virtual void local_change(std::string group, ObjectKey key,
                             std::optional<boost::json::object> observed) = 0;
+
+  /// The site's Kubernetes holds exactly `items` of `group` under the key prefix `prefix`: a
+  /// key under it that the group shares and `items` lacks was deleted. Thread-safe.
+  virtual void local_snapshot(std::string group, std::string prefix,
+                              std::vector<std::pair<ObjectKey, boost::json::object>> items) = 0;
 
   /// The groups' status as of the last step. Thread-safe.
   [[nodiscard]] virtual std::vector<GroupStatus> status() const = 0;

@@ -31,6 +31,9 @@ class RecordStore {
   virtual boost::system::result<void, std::string> write(std::string_view group,
                                                          std::span<const Record> records) = 0;
 
+  /// Erases every record of group `group` (the site left it).
+  virtual boost::system::result<void, std::string> erase(std::string_view group) = 0;
+
   /// Every record of group `group`, in key order.
   [[nodiscard]] virtual boost::system::result<std::vector<Record>, std::string> load(
       std::string_view group) const = 0;
