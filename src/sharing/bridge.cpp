@@ -106,8 +106,8 @@ json::object compose(const json::object& live, const json::object& intent) {
   }
   if (const json::value* m = live.if_contains("metadata"); m != nullptr && m->is_object()) {
     for (const auto& [field, value] : m->as_object()) {
-      if (field != "name" && field != "namespace" && field != "labels" &&
-          field != "annotations" && field != "managedFields") {
+      if (field != "name" && field != "namespace" && field != "labels" && field != "annotations" &&
+          field != "managedFields") {
         metadata.as_object()[field] = value;
       }
     }
@@ -123,7 +123,8 @@ std::string status_message(const std::string& body) {
   boost::system::error_code ec;
   const json::value v = json::parse(body, ec);
   if (!ec && v.is_object()) {
-    if (const json::value* m = v.as_object().if_contains("message"); m != nullptr && m->is_string()) {
+    if (const json::value* m = v.as_object().if_contains("message");
+        m != nullptr && m->is_string()) {
       return std::string(m->as_string());
     }
   }
@@ -156,7 +157,7 @@ struct Core {
   std::map<std::string, std::uint64_t, std::less<>> followed;  // group → generation
   std::uint64_t generation = 0;
   std::map<ObjectKey, json::object, std::less<>> live;  // what the watches last showed
-  std::map<ObjectKey, Pending, std::less<>> desired;   // writes not started yet
+  std::map<ObjectKey, Pending, std::less<>> desired;    // writes not started yet
   std::set<ObjectKey, std::less<>> writing;             // keys with a write loop running
 
   bool following(const std::string& group, std::uint64_t gen) const {
@@ -175,9 +176,7 @@ awaitable<void> watch_collection(std::shared_ptr<Core> c, std::string group, std
                                  Selection sel, const kube::ResourceType* type) {
   const std::string base = collection_path(*type, sel.namespace_name);
   const std::string prefix = key_prefix(*type, sel.namespace_name);
-  auto wanted = [&](const json::object& o) {
-    return sel.name.empty() || name_of(o) == sel.name;
-  };
+  auto wanted = [&](const json::object& o) { return sel.name.empty() || name_of(o) == sel.name; };
   bool failing = false;
   while (c->following(group, gen)) {
     if (failing) {
@@ -196,8 +195,8 @@ awaitable<void> watch_collection(std::shared_ptr<Core> c, std::string group, std
     }
     boost::system::error_code ec;
     json::value list = json::parse(listed->body, ec);
-    const json::value* items = !ec && list.is_object() ? list.as_object().if_contains("items")
-                                                       : nullptr;
+    const json::value* items =
+        !ec && list.is_object() ? list.as_object().if_contains("items") : nullptr;
     if (items == nullptr || !items->is_array()) {
       spdlog::warn("sharing: group {}: listing {}: not a list", group, base);
       continue;
@@ -297,9 +296,8 @@ enum class Outcome { kDone, kRetry };
 
 // Creates the namespace `ns` (a shared namespace may not exist yet on this site).
 awaitable<void> create_namespace(std::shared_ptr<Core> c, std::string ns) {
-  json::object body{{"apiVersion", "v1"},
-                    {"kind", "Namespace"},
-                    {"metadata", json::object{{"name", ns}}}};
+  json::object body{
+      {"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", json::object{{"name", ns}}}};
   auto r = co_await c->kube->request(
       "POST", "/api/v1/namespaces?fieldManager=" + c->options.field_manager, json::serialize(body));
   if (r && r->status != 201 && r->status != 409) {
@@ -431,7 +429,8 @@ boost::system::result<Selection, std::string> Selection::of_group(
     }
   } else if (parts.size() == 3) {
     if (namespaced_type(parts[0]) == nullptr) {
-      return invalid("'" + std::string(parts[0]) + "' is not a namespaced resource that can be shared");
+      return invalid("'" + std::string(parts[0]) +
+                     "' is not a namespaced resource that can be shared");
     }
     s.resources.emplace_back(parts[0]);
     s.namespace_name = parts[1];
@@ -441,7 +440,7 @@ boost::system::result<Selection, std::string> Selection::of_group(
     }
   } else {
     return invalid("a group is 'namespace/<namespace>' or '<resource>/<namespace>/<name>', not '" +
-           std::string(group) + "'");
+                   std::string(group) + "'");
   }
   if (!is_dns_label(s.namespace_name)) {
     return invalid("'" + s.namespace_name + "' is not a namespace name");

@@ -414,11 +414,10 @@ boost::system::result<void, ProtocolError> GroupReplica::receive(std::string_vie
     // A newer membership, from a member in it or in ours (the peer channel authenticated it).
     const auto& in = m.membership().members();
     if (std::find(in.begin(), in.end(), peer) == in.end() && !member(peer)) {
-      return ProtocolError{"sharing: " + std::string(peer) +
-                           " sent a membership of group " + spec_.id + " without itself"};
+      return ProtocolError{"sharing: " + std::string(peer) + " sent a membership of group " +
+                           spec_.id + " without itself"};
     }
-    GroupSpec next{spec_.id, {in.begin(), in.end()}, m.membership().epoch(),
-                   m.membership().by()};
+    GroupSpec next{spec_.id, {in.begin(), in.end()}, m.membership().epoch(), m.membership().by()};
     std::sort(next.members.begin(), next.members.end());
     next.members.erase(std::unique(next.members.begin(), next.members.end()), next.members.end());
     adopt(std::move(next));

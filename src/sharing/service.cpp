@@ -61,6 +61,7 @@ struct Core {
   crdt::HybridClock clock;
   std::map<std::string, std::unique_ptr<GroupReplica>, std::less<>> groups;
   std::map<std::string, Link, std::less<>> links;
+  std::vector<std::weak_ptr<peer::PeerStream>> incoming;  // peers' streams towards us
   std::atomic<bool> stopped{false};
 
   mutable std::mutex status_mutex;
@@ -69,6 +70,8 @@ struct Core {
 
 awaitable<void> write_link(std::shared_ptr<Core> c, std::string peer);
 awaitable<void> open_link(std::shared_ptr<Core> c, std::string peer);
+awaitable<void> watch_close(std::shared_ptr<Core> c, std::string peer,
+                            std::shared_ptr<peer::PeerStream> stream);
 
 bool is_member(const GroupReplica& g, std::string_view site) {
   const auto& m = g.spec().members;
@@ -153,6 +156,16 @@ awaitable<void> write_link(std::shared_ptr<Core> c, std::string peer) {
   }
 }
 
+// The peer never writes on our stream: receive() returns when it ends or resets it (its
+// service stopped, say, while the channel stays up), and the next tick opens a new one.
+awaitable<void> watch_close(std::shared_ptr<Core> c, std::string peer,
+                            std::shared_ptr<peer::PeerStream> stream) {
+  (void)co_await stream->receive();
+  if (auto it = c->links.find(peer); it != c->links.end() && it->second.stream == stream) {
+    drop_link(*c, peer);
+  }
+}
+
 awaitable<void> open_link(std::shared_ptr<Core> c, std::string peer) {
   auto opened = co_await c->node.open(peer, std::string(kSharingMethod), peer::Bytes{},
                                       std::chrono::milliseconds(0), false);
@@ -162,6 +175,7 @@ awaitable<void> open_link(std::shared_ptr<Core> c, std::string peer) {
     co_return;
   }
   link.stream = std::move(*opened);
+  asio::co_spawn(c->strand, watch_close(c, peer, link.stream), asio::detached);
   for (auto& [id, g] : c->groups) {
     if (is_member(*g, peer)) {
       g->connected(peer);
@@ -255,8 +269,8 @@ GroupReplica* open_group(const std::shared_ptr<Core>& c, const std::string& id) 
     spdlog::error("sharing: group {}: {}", id, records.error());
     return nullptr;
   }
-  auto replica = GroupReplica::recover(c->options.site, GroupSpec{id, {c->options.site}},
-                                       c->schema, *records, c->options.replica);
+  auto replica = GroupReplica::recover(c->options.site, GroupSpec{id, {c->options.site}}, c->schema,
+                                       *records, c->options.replica);
   if (!replica) {
     spdlog::error("sharing: group {}: {}", id, replica.error().message);
     return nullptr;
@@ -304,6 +318,8 @@ void on_message(const std::shared_ptr<Core>& c, const std::string& peer, const p
 
 awaitable<void> receive_loop(std::shared_ptr<Core> c, std::shared_ptr<peer::PeerStream> stream) {
   const std::string peer = stream->peer();
+  std::erase_if(c->incoming, [](const auto& w) { return w.expired(); });
+  c->incoming.push_back(stream);
   while (!c->stopped) {
     auto message = co_await stream->receive();
     if (!message || !*message) {
@@ -340,30 +356,35 @@ class SharingServiceImpl final : public SharingService {
         }
       }
       c->links.clear();
+      for (const auto& w : c->incoming) {
+        if (auto stream = w.lock()) {
+          stream->reset({peer::RpcCode::kCancelled, "sharing: stopped"});
+        }
+      }
       done->set_value();
     });
     finished.wait_for(std::chrono::seconds(5));
   }
 
   void share(std::string group, std::vector<std::string> members) override {
-    asio::post(core_->strand, [c = core_, group = std::move(group),
-                               members = std::move(members)]() mutable {
-      if (c->stopped) {
-        return;
-      }
-      GroupReplica* g = open_group(c, group);
-      if (g == nullptr) {
-        return;
-      }
-      members.push_back(c->options.site);
-      std::sort(members.begin(), members.end());
-      members.erase(std::unique(members.begin(), members.end()), members.end());
-      if (members != g->spec().members) {
-        g->set_members(std::move(members));
-      }
-      after_step(c, group);
-      publish_status(*c);
-    });
+    asio::post(core_->strand,
+               [c = core_, group = std::move(group), members = std::move(members)]() mutable {
+                 if (c->stopped) {
+                   return;
+                 }
+                 GroupReplica* g = open_group(c, group);
+                 if (g == nullptr) {
+                   return;
+                 }
+                 members.push_back(c->options.site);
+                 std::sort(members.begin(), members.end());
+                 members.erase(std::unique(members.begin(), members.end()), members.end());
+                 if (members != g->spec().members) {
+                   g->set_members(std::move(members));
+                 }
+                 after_step(c, group);
+                 publish_status(*c);
+               });
   }
 
   void unshare(std::string group, std::vector<std::string> sites) override {
@@ -374,8 +395,9 @@ class SharingServiceImpl final : public SharingService {
       }
       std::vector<std::string> members;
       for (const std::string& m : it->second->spec().members) {
-        const bool removed = sites.empty() ? m != c->options.site
-                                           : std::find(sites.begin(), sites.end(), m) != sites.end();
+        const bool removed = sites.empty()
+                                 ? m != c->options.site
+                                 : std::find(sites.begin(), sites.end(), m) != sites.end();
         if (!removed || m == c->options.site) {
           members.push_back(m);
         }

@@ -117,8 +117,8 @@ class Network {
   void add_member(const std::string& site, const std::string& by) {
     std::vector<std::string> members = replicas_[by]->spec().members;
     members.push_back(site);
-    replicas_[site] =
-        std::make_unique<GroupReplica>(site, GroupSpec{spec_.id, {site}}, kube_list_shape, options_);
+    replicas_[site] = std::make_unique<GroupReplica>(site, GroupSpec{spec_.id, {site}},
+                                                     kube_list_shape, options_);
     replicas_[by]->set_members(members);
     settle(by);
     settle(site);
@@ -372,8 +372,7 @@ TEST(GroupReplica, ASiteThatJoinsGetsEverythingAndOneThatLeavesHoldsNothingBack)
 
 TEST(GroupReplica, ManyObjectsGoInPartsAndACutMidTransferResumes) {
   std::mt19937 rng(4);
-  Network net(GroupSpec{"namespace/team-a", {"nantes", "paris"}},
-              ReplicaOptions{4, 3});
+  Network net(GroupSpec{"namespace/team-a", {"nantes", "paris"}}, ReplicaOptions{4, 3});
   for (int i = 0; i < 40; ++i) {
     const std::string name = "cm" + std::to_string(i);
     net.edit(i % 2 == 0 ? "paris" : "nantes", "/configmaps/team-a/" + name, [&](auto) {

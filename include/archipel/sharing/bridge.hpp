@@ -98,15 +98,16 @@ class Bridge {
                                     std::optional<boost::json::object> observed)>;
   /// A complete list of the group's objects under `prefix` (an ObjectKey prefix): every key
   /// under it that is not in `items` is absent.
-  using Snapshot = std::function<void(const std::string& group, const std::string& prefix,
-                                      std::vector<std::pair<ObjectKey, boost::json::object>> items)>;
+  using Snapshot =
+      std::function<void(const std::string& group, const std::string& prefix,
+                         std::vector<std::pair<ObjectKey, boost::json::object>> items)>;
 
   /// Counters, for /metrics.
   struct Counters {
-    std::atomic<std::uint64_t> events{0};          ///< watch events seen
-    std::atomic<std::uint64_t> writes{0};          ///< objects written (created, replaced, deleted)
-    std::atomic<std::uint64_t> write_conflicts{0}; ///< writes retried after a 409
-    std::atomic<std::uint64_t> write_refusals{0};  ///< writes Kubernetes refused (not retried)
+    std::atomic<std::uint64_t> events{0};  ///< watch events seen
+    std::atomic<std::uint64_t> writes{0};  ///< objects written (created, replaced, deleted)
+    std::atomic<std::uint64_t> write_conflicts{0};  ///< writes retried after a 409
+    std::atomic<std::uint64_t> write_refusals{0};   ///< writes Kubernetes refused (not retried)
   };
 
   static std::unique_ptr<Bridge> start(boost::asio::io_context& io,

@@ -1,0 +1,244 @@
+// Two sites, each with its own embedded cluster served over HTTP, sharing a namespace through
+// the bridge: what is written into one site's Kubernetes (as kubectl would, directly) appears
+// in the other's, edits come back, deletes cross, and nothing echoes back and forth.
+
+#include "archipel/sharing/bridge.hpp"
+#include "archipel/cluster/api.hpp"
+#include "archipel/cluster/api_server.hpp"
+#include "archipel/cluster/store.hpp"
+#include "archipel/proxy/kube_client.hpp"
+#include "archipel/sharing/schema.hpp"
+#include "archipel/sharing/service.hpp"
+#include "peer/two_sites.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <filesystem>
+#include <random>
+
+namespace archipel::sharing {
+namespace {
+
+namespace json = boost::json;
+using peer::eventually;
+using peer::run_on;
+using namespace std::chrono_literals;
+
+class Site {
+ public:
+  Site(std::string name, boost::asio::io_context& io, peer::PeerNode& node)
+      : name_(std::move(name)),
+        dir_(std::filesystem::temp_directory_path() /
+             ("archipel-bridge-" + name_ + "-" + std::to_string(std::random_device{}()))),
+        io_(io) {
+    auto objects = cluster::ObjectStore::open(dir_ / "cluster");
+    EXPECT_TRUE(objects) << objects.error();
+    objects_ = std::move(*objects);
+    api_ = std::make_unique<cluster::KubeApi>(*objects_, cluster::KubeApi::Options{});
+    auto server = cluster::ApiServer::start(io, *api_, {});
+    EXPECT_TRUE(server) << server.error();
+    server_ = std::move(*server);
+    auto upstream =
+        proxy::Upstream::create(io, {"http://127.0.0.1:" + std::to_string(server_->port())});
+    EXPECT_TRUE(upstream) << upstream.error();
+    kube_ = proxy::kube_client(std::shared_ptr<proxy::Upstream>(std::move(*upstream)));
+    auto records = RecordStore::open(dir_ / "sharing");
+    EXPECT_TRUE(records) << records.error();
+    records_ = std::move(*records);
+    start_sharing(node);
+  }
+
+  ~Site() {
+    stop_sharing();
+    server_->stop();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // The site's sharing (service and bridge) stops; its cluster and store stay.
+  void stop_sharing() {
+    service_.reset();
+    bridge_.reset();
+  }
+
+  void start_sharing(peer::PeerNode& node) {
+    Bridge::Options bo;
+    bo.retry = 20ms;
+    bridge_ = Bridge::start(
+        io_, kube_, bo,
+        [this](const std::string& group, const ObjectKey& key,
+               std::optional<json::object> observed) {
+          service_->local_change(group, key, std::move(observed));
+        },
+        [this](const std::string& group, const std::string& prefix,
+               std::vector<std::pair<ObjectKey, json::object>> items) {
+          service_->local_snapshot(group, prefix, std::move(items));
+        });
+    SharingService::Options so;
+    so.site = name_;
+    so.tick = 10ms;
+    SharingService::Hooks hooks;
+    hooks.write = [this](const std::string& group, const LocalWrite& w) {
+      bridge_->write(group, w);
+    };
+    hooks.joined = [this](const std::string& group) { bridge_->follow(group); };
+    hooks.left = [this](const std::string& group) { bridge_->unfollow(group); };
+    service_ = SharingService::start(io_, node, *records_, kube_list_shape, so, std::move(hooks));
+  }
+
+  SharingService& service() { return *service_; }
+  const Bridge::Counters& counters() { return bridge_->counters(); }
+
+  // A request to this site's Kubernetes, as kubectl would make it.
+  KubeClient::Reply call(std::string method, std::string target, std::string body = {}) {
+    auto r = run_on(io_, kube_->request(std::move(method), std::move(target), std::move(body)));
+    EXPECT_TRUE(r && *r) << target;
+    return r && *r ? **r : KubeClient::Reply{};
+  }
+  std::optional<json::object> get(const std::string& target) {
+    const KubeClient::Reply r = call("GET", target);
+    if (r.status != 200) {
+      return std::nullopt;
+    }
+    return json::parse(r.body).as_object();
+  }
+
+ private:
+  std::string name_;
+  std::filesystem::path dir_;
+  boost::asio::io_context& io_;
+  std::unique_ptr<cluster::ObjectStore> objects_;
+  std::unique_ptr<cluster::KubeApi> api_;
+  std::unique_ptr<cluster::ApiServer> server_;
+  std::shared_ptr<KubeClient> kube_;
+  std::unique_ptr<RecordStore> records_;
+  std::unique_ptr<SharingService> service_;
+  std::unique_ptr<Bridge> bridge_;
+};
+
+constexpr const char* kConfigMaps = "/api/v1/namespaces/team-a/configmaps";
+constexpr const char* kDeployments = "/apis/apps/v1/namespaces/team-a/deployments";
+
+// The same JSON whatever the order of object members.
+json::value canonical(const json::value& v) {
+  if (const json::object* o = v.if_object()) {
+    std::map<std::string_view, const json::value*> sorted;
+    for (const auto& [k, x] : *o) {
+      sorted[k] = &x;
+    }
+    json::object out;
+    for (const auto& [k, x] : sorted) {
+      out.emplace(k, canonical(*x));
+    }
+    return out;
+  }
+  if (const json::array* a = v.if_array()) {
+    json::array out;
+    for (const json::value& x : *a) {
+      out.push_back(canonical(x));
+    }
+    return out;
+  }
+  return v;
+}
+
+std::string data_of(const std::optional<json::object>& o) {
+  return o && o->contains("data") ? json::serialize(canonical(o->at("data"))) : "";
+}
+
+class Bridged : public peer::TwoSites {
+ protected:
+  void SetUp() override {
+    TwoSites::SetUp();
+    ASSERT_TRUE(eventually([&] { return both(peer::PeerState::kReachable); }));
+    paris_site_ = std::make_unique<Site>("paris", io_, *paris_);
+    nantes_site_ = std::make_unique<Site>("nantes", io_, *nantes_);
+    paris_site_->call("POST", "/api/v1/namespaces",
+                      R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"team-a"}})");
+  }
+  void TearDown() override {
+    paris_site_.reset();
+    nantes_site_.reset();
+    TwoSites::TearDown();
+  }
+  std::unique_ptr<Site> paris_site_;
+  std::unique_ptr<Site> nantes_site_;
+};
+
+TEST_F(Bridged, ANamespaceSharedWithASiteFollowsEditsBothWaysWithoutEchoes) {
+  // Made before the namespace is shared: the first list carries it.
+  paris_site_->call(
+      "POST", kConfigMaps,
+      R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"app"},"data":{"color":"red"}})");
+  paris_site_->service().share("namespace/team-a", {"nantes"});
+
+  // nantes had no such namespace: it is created with the object.
+  ASSERT_TRUE(eventually([&] {
+    return data_of(nantes_site_->get(std::string(kConfigMaps) + "/app")) == R"({"color":"red"})";
+  }));
+
+  // An edit at nantes comes back to paris; one made later at paris goes to nantes.
+  auto app = nantes_site_->get(std::string(kConfigMaps) + "/app");
+  ASSERT_TRUE(app);
+  (*app)["data"].as_object()["size"] = "xl";
+  EXPECT_EQ(
+      nantes_site_->call("PUT", std::string(kConfigMaps) + "/app", json::serialize(*app)).status,
+      200U);
+  ASSERT_TRUE(eventually([&] {
+    return data_of(paris_site_->get(std::string(kConfigMaps) + "/app")) ==
+           R"({"color":"red","size":"xl"})";
+  }));
+
+  // A Deployment, with the defaults paris's cluster gave it, arrives whole.
+  paris_site_->call("POST", kDeployments, R"({"apiVersion":"apps/v1","kind":"Deployment",
+      "metadata":{"name":"web","labels":{"app":"web"}},
+      "spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},
+        "template":{"metadata":{"labels":{"app":"web"}},
+          "spec":{"containers":[{"name":"web","image":"nginx","ports":[{"containerPort":80}]}]}}}})");
+  ASSERT_TRUE(eventually(
+      [&] { return nantes_site_->get(std::string(kDeployments) + "/web").has_value(); }));
+  auto at_paris = paris_site_->get(std::string(kDeployments) + "/web");
+  auto at_nantes = nantes_site_->get(std::string(kDeployments) + "/web");
+  ASSERT_TRUE(at_paris && at_nantes);
+  EXPECT_EQ(json::serialize(canonical(at_paris->at("spec"))),
+            json::serialize(canonical(at_nantes->at("spec"))));
+
+  // A delete crosses too.
+  EXPECT_EQ(paris_site_->call("DELETE", std::string(kConfigMaps) + "/app").status, 200U);
+  ASSERT_TRUE(eventually([&] { return !nantes_site_->get(std::string(kConfigMaps) + "/app"); }));
+
+  // No echo: once a later marker has arrived, the Deployment was written once at nantes (its
+  // resourceVersion has not moved since), and paris wrote nothing back into its own cluster.
+  const std::string rv = std::string(at_nantes->at("metadata").at("resourceVersion").as_string());
+  paris_site_->call("POST", kConfigMaps,
+                    R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"marker"}})");
+  ASSERT_TRUE(eventually(
+      [&] { return nantes_site_->get(std::string(kConfigMaps) + "/marker").has_value(); }));
+  auto later = nantes_site_->get(std::string(kDeployments) + "/web");
+  ASSERT_TRUE(later);
+  EXPECT_EQ(later->at("metadata").at("resourceVersion").as_string(), rv);
+  EXPECT_EQ(paris_site_->counters().writes.load(), 1U);  // nantes's edit of app, nothing else
+}
+
+TEST_F(Bridged, AChangeMadeWhileTheBridgeWasNotWatchingIsFoundByTheNextList) {
+  paris_site_->call(
+      "POST", kConfigMaps,
+      R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"app"},"data":{"k":"v"}})");
+  paris_site_->service().share("namespace/team-a", {"nantes"});
+  ASSERT_TRUE(
+      eventually([&] { return nantes_site_->get(std::string(kConfigMaps) + "/app").has_value(); }));
+
+  // paris's sharing stops; meanwhile a user deletes the object in its cluster and creates
+  // another; sharing starts again from its store: the first list shows both changes.
+  paris_site_->stop_sharing();
+  EXPECT_EQ(paris_site_->call("DELETE", std::string(kConfigMaps) + "/app").status, 200U);
+  paris_site_->call("POST", kConfigMaps,
+                    R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"new"}})");
+  paris_site_->start_sharing(*paris_);
+  ASSERT_TRUE(
+      eventually([&] { return nantes_site_->get(std::string(kConfigMaps) + "/new").has_value(); }));
+  ASSERT_TRUE(eventually([&] { return !nantes_site_->get(std::string(kConfigMaps) + "/app"); }));
+}
+
+}  // namespace
+}  // namespace archipel::sharing
