@@ -3,11 +3,17 @@
 #include "archipel/peer/metrics.hpp"
 #include "archipel/peer/peer_node.hpp"
 #include "archipel/proxy/front_door.hpp"
+#include "archipel/proxy/kube_client.hpp"
 #include "archipel/proxy/metrics.hpp"
 #include "archipel/proxy/proxy.hpp"
 #include "archipel/proxy/remote.hpp"
 #include "archipel/proxy/sites.hpp"
 #include "archipel/proxy/upstream.hpp"
+#include "archipel/sharing/bridge.hpp"
+#include "archipel/sharing/metrics.hpp"
+#include "archipel/sharing/schema.hpp"
+#include "archipel/sharing/service.hpp"
+#include "archipel/sharing/store.hpp"
 #include "archipel/site/config.hpp"
 #include "cli/commands.hpp"
 
@@ -36,8 +42,9 @@ sigset_t block_stop_signals() {
 
 // What a site runs beside its Kubernetes, on its own threads: the peer channel (when the site
 // has an identity), the Sites API fed by it, the scoped proxy to this site's Kubernetes
-// (`cluster_url`) and to the other sites, and the front door serving them, /metrics and the
-// health endpoints. Stopped in reverse order when the site stops.
+// (`cluster_url`) and to the other sites, sharing (with the peer channel: its groups, their
+// store, the bridge to this site's Kubernetes and the SharedObjects API), and the front door
+// serving them, /metrics and the health endpoints. Stopped in reverse order when the site stops.
 class SiteServices {
  public:
   int start(const site::SiteConfig& config, const std::string& cluster_url) {
@@ -49,6 +56,11 @@ class SiteServices {
     }
     if (const int code = start_proxy(config, cluster_url); code != kExitOk) {
       return code;
+    }
+    if (node_) {
+      if (const int code = start_sharing(config); code != kExitOk) {
+        return code;
+      }
     }
     for (const site::PeerConfig& p : config.peers) {
       directory_peers.push_back({p.name, p.address.to_string(), p.public_key});
@@ -70,6 +82,7 @@ class SiteServices {
     proxy::FrontDoor::Services services;
     services.sites = directory_.get();
     services.proxy = proxy_.get();
+    services.shared = shared_objects_.get();
     services.on_request = [this](std::string_view method, std::string_view target,
                                  const proxy::RequestRecord& record,
                                  std::chrono::nanoseconds took) {
@@ -96,6 +109,9 @@ class SiteServices {
         peer::render_metrics(*node_, text);
       }
       proxy_metrics_.render(text);
+      if (sharing_) {
+        sharing::render_metrics(*sharing_, *bridge_, text);
+      }
       return text.take();
     };
     auto door = proxy::FrontDoor::start(io_, options, std::move(services));
@@ -117,6 +133,10 @@ class SiteServices {
 
   ~SiteServices() {
     front_door_.reset();
+    shared_objects_.reset();
+    sharing_.reset();  // waits for its strand: the io_context still runs
+    bridge_.reset();
+    records_.reset();
     node_.reset();
     guard_.reset();
     io_.stop();
@@ -187,6 +207,48 @@ class SiteServices {
     return kExitOk;
   }
 
+  int start_sharing(const site::SiteConfig& config) {
+    auto records = sharing::RecordStore::open(config.data_dir);
+    if (!records) {
+      spdlog::error("sharing: {}", records.error());
+      return kExitFailed;
+    }
+    records_ = std::move(*records);
+    sharing::Bridge::Options bridge;
+    if (!config.sharing.kinds.empty()) {
+      bridge.shared_kinds = config.sharing.kinds;
+    }
+    const std::vector<std::string> kinds = bridge.shared_kinds;
+    bridge_ = sharing::Bridge::start(
+        io_, proxy::kube_client(local_), std::move(bridge),
+        [this](const std::string& group, const sharing::ObjectKey& key,
+               std::optional<boost::json::object> observed) {
+          sharing_->local_change(group, key, std::move(observed));
+        },
+        [this](const std::string& group, const std::string& prefix,
+               std::vector<std::pair<sharing::ObjectKey, boost::json::object>> items) {
+          sharing_->local_snapshot(group, prefix, std::move(items));
+        });
+    sharing::SharingService::Options options;
+    options.site = config.name;
+    sharing::SharingService::Hooks hooks;
+    hooks.write = [this](const std::string& group, const sharing::LocalWrite& w) {
+      bridge_->write(group, w);
+    };
+    hooks.joined = [this](const std::string& group) { bridge_->follow(group); };
+    hooks.left = [this](const std::string& group) { bridge_->unfollow(group); };
+    sharing_ = sharing::SharingService::start(io_, *node_, *records_, sharing::kube_list_shape,
+                                              std::move(options), std::move(hooks));
+    std::vector<std::string> sites{config.name};
+    for (const site::PeerConfig& p : config.peers) {
+      sites.push_back(p.name);
+    }
+    shared_objects_ =
+        std::make_unique<proxy::SharedObjects>(*sharing_, config.name, std::move(sites), kinds);
+    spdlog::info("sharing: store in {}", config.data_dir.string());
+    return kExitOk;
+  }
+
   int start_peer_channel(const site::SiteConfig& config) {
     auto identity = peer::Identity::load(config.identity);
     if (!identity) {
@@ -250,6 +312,10 @@ class SiteServices {
   std::unique_ptr<peer::PeerNode> node_;
   std::shared_ptr<proxy::Upstream> local_;
   std::unique_ptr<proxy::Proxy> proxy_;
+  std::unique_ptr<sharing::RecordStore> records_;
+  std::unique_ptr<sharing::Bridge> bridge_;
+  std::unique_ptr<sharing::SharingService> sharing_;
+  std::unique_ptr<proxy::SharedObjects> shared_objects_;
   std::unique_ptr<proxy::FrontDoor> front_door_;
   std::vector<std::thread> threads_;
 };

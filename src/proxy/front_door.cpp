@@ -45,6 +45,7 @@ using asio::awaitable;
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 
 constexpr std::string_view kSitesPath = "/apis/archipel.io/v1/sites";
+constexpr std::string_view kSharedPath = "/apis/archipel.io/v1/sharedobjects";
 // Answers of known size up to this are read whole and written in one go (head and body).
 constexpr std::uint64_t kWholeAnswerBytes = 256 * 1024;
 
@@ -94,7 +95,10 @@ constexpr std::string_view kGroup =
 constexpr std::string_view kResources =
     R"({"kind":"APIResourceList","apiVersion":"v1","groupVersion":"archipel.io/v1","resources":[)"
     R"({"name":"sites","singularName":"site","namespaced":false,"kind":"Site",)"
-    R"("verbs":["get","list","watch"],"categories":["archipel"]}]})";
+    R"("verbs":["get","list","watch"],"categories":["archipel"]},)"
+    R"({"name":"sharedobjects","singularName":"sharedobject","namespaced":false,)"
+    R"("kind":"SharedObject","shortNames":["shared"],)"
+    R"("verbs":["create","delete","get","list","update"],"categories":["archipel"]}]})";
 
 // A request as the front door reads it: what the proxy takes (ClientRequest), with what HTTP
 // says about it.
@@ -256,6 +260,17 @@ Routed route(const Incoming& in, const FrontDoor::Services& services) {
       return status_reply(site.error());
     }
     return Reply{http::status::ok, "application/json", std::move(*site)};
+  }
+  if (services.shared != nullptr && path.starts_with(kSharedPath) &&
+      (path.size() == kSharedPath.size() || path[kSharedPath.size()] == '/')) {
+    const std::string_view name =
+        std::string_view(path).substr(std::min(path.size(), kSharedPath.size() + 1));
+    auto r = services.shared->handle(in.request.method, name, in.request.body,
+                                     wants_table(in.request.header("Accept")));
+    if (!r) {
+      return status_reply(r.error());
+    }
+    return Reply{static_cast<http::status>(r->code), "application/json", std::move(r->body)};
   }
   if (services.proxy != nullptr) {
     return std::monostate();

@@ -64,8 +64,12 @@ struct Core {
   std::vector<std::weak_ptr<peer::PeerStream>> incoming;  // peers' streams towards us
   std::atomic<bool> stopped{false};
 
-  mutable std::mutex status_mutex;
+  // When each group last heard from each peer (Unix ms).
+  std::map<std::string, std::map<std::string, std::int64_t, std::less<>>, std::less<>> heard;
+
+  mutable std::mutex status_mutex;  // guards what follows
   std::vector<GroupStatus> status;
+  std::map<std::string, SharingService::Traffic, std::less<>> traffic;
 };
 
 awaitable<void> write_link(std::shared_ptr<Core> c, std::string peer);
@@ -81,7 +85,15 @@ bool is_member(const GroupReplica& g, std::string_view site) {
 void publish_status(Core& c) {
   std::vector<GroupStatus> all;
   for (const auto& [id, g] : c.groups) {
-    all.push_back(g->status());
+    GroupStatus s = g->status();
+    if (auto h = c.heard.find(id); h != c.heard.end()) {
+      for (PeerStatus& p : s.peers) {
+        if (auto at = h->second.find(p.site); at != h->second.end()) {
+          p.last_heard_ms = at->second;
+        }
+      }
+    }
+    all.push_back(std::move(s));
   }
   const std::lock_guard lock(c.status_mutex);
   c.status = std::move(all);
@@ -144,7 +156,15 @@ awaitable<void> write_link(std::shared_ptr<Core> c, std::string peer) {
     std::shared_ptr<peer::PeerStream> stream = it->second.stream;
     std::string bytes = std::move(it->second.queue.front());
     it->second.queue.pop_front();
+    const std::size_t size = bytes.size();
     auto sent = co_await stream->send(peer::Bytes(bytes.begin(), bytes.end()), false);
+    if (sent) {
+      const std::lock_guard lock(c->status_mutex);
+      SharingService::Traffic& t = c->traffic[peer];
+      t.peer = peer;
+      ++t.messages_sent;
+      t.bytes_sent += size;
+    }
     if (!sent) {
       spdlog::debug("sharing: stream to {} failed: {}", peer, sent.error().message);
       drop_link(*c, peer);
@@ -244,6 +264,7 @@ void after_step(const std::shared_ptr<Core>& c, const std::string& id) {
     }
     spdlog::info("sharing: left group {} (its copies stay)", id);
     c->groups.erase(it);
+    c->heard.erase(id);
     if (c->hooks.left) {
       c->hooks.left(id);
     }
@@ -291,6 +312,13 @@ void on_message(const std::shared_ptr<Core>& c, const std::string& peer, const p
   if (c->stopped) {
     return;  // a successor may own the group's records now
   }
+  {
+    const std::lock_guard lock(c->status_mutex);
+    SharingService::Traffic& t = c->traffic[peer];
+    t.peer = peer;
+    ++t.messages_received;
+    t.bytes_received += bytes.size();
+  }
   wire::GroupMessage m;
   if (!m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     spdlog::warn("sharing: malformed message from {}", peer);
@@ -312,6 +340,8 @@ void on_message(const std::shared_ptr<Core>& c, const std::string& peer, const p
   }
   if (auto r = g->receive(peer, std::as_bytes(std::span(bytes.data(), bytes.size()))); !r) {
     spdlog::warn("sharing: {}", r.error().message);
+  } else {
+    c->heard[m.group()][peer] = static_cast<std::int64_t>(wall_ms());
   }
   after_step(c, m.group());
 }
@@ -449,6 +479,15 @@ class SharingServiceImpl final : public SharingService {
   std::vector<GroupStatus> status() const override {
     const std::lock_guard lock(core_->status_mutex);
     return core_->status;
+  }
+
+  std::vector<Traffic> traffic() const override {
+    const std::lock_guard lock(core_->status_mutex);
+    std::vector<Traffic> out;
+    for (const auto& [peer, t] : core_->traffic) {
+      out.push_back(t);
+    }
+    return out;
   }
 
  private:

@@ -1,6 +1,7 @@
 #include "archipel/site/config.hpp"
 
 #include "archipel/dsl/scope.hpp"
+#include "archipel/kube/resource.hpp"
 #include "archipel/peer/identity.hpp"
 
 #include <yaml-cpp/yaml.h>
@@ -193,7 +194,7 @@ SiteConfig read(const Reader& r, const YAML::Node& root) {
   }
   r.only_keys(root, "",
               {"site", "listen", "tls", "data", "identity", "peers", "cluster", "failure_detector",
-               "clients", "log"});
+               "sharing", "clients", "log"});
 
   SiteConfig c;
   c.name = *r.scalar(root, "", "site", true);
@@ -330,6 +331,26 @@ SiteConfig read(const Reader& r, const YAML::Node& root) {
     if (c.detector.suspect_phi >= c.detector.down_phi) {
       r.fail(fd, "failure_detector",
              "suspect_phi must be below down_phi (a peer is Suspected before it is Down)");
+    }
+  }
+
+  if (const YAML::Node sharing = r.map(root, "", "sharing", false); sharing.IsDefined()) {
+    r.only_keys(sharing, "sharing", {"kinds"});
+    const YAML::Node kinds = sharing["kinds"];
+    if (!kinds.IsSequence() || kinds.size() == 0) {
+      r.fail(kinds.IsDefined() ? kinds : sharing, "sharing.kinds",
+             "expected a list of namespaced resources (e.g. [configmaps, deployments])");
+    }
+    for (std::size_t i = 0; i < kinds.size(); ++i) {
+      const std::string name = kinds[i].IsScalar() ? kinds[i].Scalar() : "";
+      const bool shareable = std::any_of(
+          kube::resource_types().begin(), kube::resource_types().end(),
+          [&](const kube::ResourceType& t) { return t.namespaced && t.plural == name; });
+      if (!shareable) {
+        r.fail(kinds[i], "sharing.kinds[" + std::to_string(i) + "]",
+               "'" + name + "' is not a namespaced resource this site knows (e.g. configmaps)");
+      }
+      c.sharing.kinds.push_back(name);
     }
   }
 

@@ -7,6 +7,7 @@
 // discovery. Asio types stay out of this header.
 
 #include "archipel/proxy/proxy.hpp"
+#include "archipel/proxy/shared_objects.hpp"
 #include "archipel/proxy/sites.hpp"
 
 #include <boost/system/result.hpp>
@@ -43,6 +44,8 @@ class FrontDoor {
   /// What the front door serves; each must outlive it.
   struct Services {
     SiteDirectory* sites = nullptr;
+    /// The SharedObjects API; nullptr when the site shares nothing (no peer channel).
+    const SharedObjects* shared = nullptr;
     /// Runs every other request; nullptr: they are answered 404.
     Proxy* proxy = nullptr;
     /// Called after each proxied request (metrics, access log) with its method and target; on

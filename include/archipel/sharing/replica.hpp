@@ -80,6 +80,9 @@ struct PeerStatus {
   std::uint64_t acknowledged = 0;  ///< our deltas it holds durably
   std::uint64_t behind = 0;        ///< our deltas it does not hold yet
   std::uint64_t received = 0;      ///< its deltas we hold
+  /// When the service last heard from it about the group (Unix ms; 0: never). Filled in by
+  /// the service, which has a clock.
+  std::int64_t last_heard_ms = 0;
 };
 
 /// What a group's replica reports (the sharedobjects API, metrics).

@@ -83,6 +83,17 @@ class SharingService {
 
   /// The groups' status as of the last step. Thread-safe.
   [[nodiscard]] virtual std::vector<GroupStatus> status() const = 0;
+
+  /// What the service exchanged with one peer, all groups together, since it started.
+  struct Traffic {
+    std::string peer;
+    std::uint64_t messages_sent = 0;
+    std::uint64_t bytes_sent = 0;
+    std::uint64_t messages_received = 0;
+    std::uint64_t bytes_received = 0;
+  };
+  /// Per peer it exchanged anything with, by name. Thread-safe.
+  [[nodiscard]] virtual std::vector<Traffic> traffic() const = 0;
 };
 
 }  // namespace archipel::sharing

@@ -69,6 +69,13 @@ struct ClientTokenConfig {
   std::vector<std::string> sites;
 };
 
+/// What the site shares (`sharing:`).
+struct SharingSettings {
+  /// The resources (plurals) a shared namespace carries; empty: the default set
+  /// (configmaps, secrets, serviceaccounts, services, deployments).
+  std::vector<std::string> kinds;
+};
+
 struct SiteConfig {
   std::string name;                         ///< this site's name, a DNS-1123 label
   Endpoint api;                             ///< the front door: scoped Kubernetes API for clients
@@ -80,6 +87,7 @@ struct SiteConfig {
   std::vector<PeerConfig> peers;   ///< the other sites this site knows
   ClusterConfig cluster;
   DetectorSettings detector;
+  SharingSettings sharing;
   /// When not empty, the front door requires one of these bearer tokens.
   std::vector<ClientTokenConfig> client_tokens;
   base::LogLevel log_level = base::LogLevel::kInfo;
