@@ -93,6 +93,21 @@ struct LinkOptions {
 /// of stdin is a command (cut, heal, stall, resume, latency D, jitter D, bandwidth B, status).
 int link(const LinkOptions& options);
 
+struct ShareOptions {
+  std::vector<std::string> what;  ///< "namespace team-a", or "configmap/app" (with -n)
+  std::string namespace_name;     ///< -n: the object's namespace
+  std::string with;               ///< share: the sites, 'nantes & rennes'
+  std::string from;               ///< unshare: the sites to stop sharing with (empty: all)
+  std::string server;             ///< the site's front door URL (default: $ARCHIPEL_SERVER)
+  std::filesystem::path token_file;
+  std::filesystem::path ca_file;
+  bool insecure = false;
+};
+/// `archipel share`: shares a namespace or an object with sites, through a site's front door.
+int share(const ShareOptions& options);
+/// `archipel unshare`: stops sharing it (with every other site, or those of --from).
+int unshare(const ShareOptions& options);
+
 /// "20ms", "500us", "1.5s", "0".
 boost::system::result<std::chrono::microseconds, std::string> parse_duration(std::string_view t);
 /// Bytes per second from "10MB/s", "100Mbit/s", "512KiB/s", "0" (unlimited).

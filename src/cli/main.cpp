@@ -101,6 +101,34 @@ int main(int argc, char** argv) {
       ->add_option("--bandwidth", link.bandwidth, "per direction (10MB/s, 100Mbit/s; 0: unlimited)")
       ->capture_default_str();
 
+  cli::ShareOptions share;
+  auto add_share_options = [&](CLI::App* cmd) {
+    cmd->add_option("what", share.what,
+                    "namespace NAME, or RESOURCE/NAME (configmap/app) with -n NAMESPACE")
+        ->required()
+        ->expected(1, 2);
+    cmd->add_option("-n,--namespace", share.namespace_name, "the object's namespace");
+    cmd->add_option("--server", share.server,
+                    "the front door of a site sharing it (default: $ARCHIPEL_SERVER)");
+    cmd->add_option("--token-file", share.token_file, "a file holding a bearer token")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--certificate-authority", share.ca_file,
+                    "verify the front door's certificate against this CA")
+        ->check(CLI::ExistingFile);
+    cmd->add_flag("--insecure-skip-tls-verify", share.insecure,
+                  "do not verify the front door's certificate");
+  };
+  CLI::App* share_cmd = app.add_subcommand(
+      "share", "share a namespace (its objects of the shared kinds) or one object with sites");
+  add_share_options(share_cmd);
+  share_cmd->add_option("--with", share.with, "the sites to share with: 'nantes & rennes'")
+      ->required();
+  CLI::App* unshare_cmd =
+      app.add_subcommand("unshare", "stop sharing a namespace or an object (the copies stay)");
+  add_share_options(unshare_cmd);
+  unshare_cmd->add_option("--from", share.from,
+                          "only with these sites: 'nantes & rennes' (default: every other)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -125,6 +153,12 @@ int main(int argc, char** argv) {
   }
   if (*link_cmd) {
     return cli::link(link);
+  }
+  if (*share_cmd) {
+    return cli::share(share);
+  }
+  if (*unshare_cmd) {
+    return cli::unshare(share);
   }
   return cli::kExitUsage;
 }

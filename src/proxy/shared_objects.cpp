@@ -240,7 +240,8 @@ boost::system::result<SharedObjects::Reply, kube::Status> SharedObjects::handle(
   };
   auto not_found = [&] {
     return boost::system::result<Reply, kube::Status>(
-        boost::system::in_place_error, kube::Status::not_found("archipel.io", "sharedobjects", name));
+        boost::system::in_place_error,
+        kube::Status::not_found("archipel.io", "sharedobjects", name));
   };
   if (method == "GET" || method == "HEAD") {
     if (name.empty()) {
@@ -273,9 +274,9 @@ boost::system::result<SharedObjects::Reply, kube::Status> SharedObjects::handle(
   }
   if (method == "POST" || method == "PUT") {
     if ((method == "POST") != name.empty()) {
-      return kube::Status::method_not_allowed(method == "POST"
-                                                  ? "POST creates a SharedObject: use the collection"
-                                                  : "PUT replaces one SharedObject: name it");
+      return kube::Status::method_not_allowed(
+          method == "POST" ? "POST creates a SharedObject: use the collection"
+                           : "PUT replaces one SharedObject: name it");
     }
     auto parsed = parse_body(body, sites_, shared_kinds_);
     if (!parsed) {
@@ -286,7 +287,8 @@ boost::system::result<SharedObjects::Reply, kube::Status> SharedObjects::handle(
     if (method == "PUT") {
       if (shared_object_name(t.group) != name) {
         return kube::Status::bad_request("SharedObject: the spec names " +
-                                         shared_object_name(t.group) + ", not " + std::string(name));
+                                         shared_object_name(t.group) + ", not " +
+                                         std::string(name));
       }
       if (existing == nullptr) {
         return not_found();

@@ -10,9 +10,11 @@ void render_metrics(const SharingService& service, const Bridge& bridge,
   out.family("archipel_sharing_groups", "gauge", "Replica groups this site is a member of.");
   out.sample("archipel_sharing_groups", {}, static_cast<std::uint64_t>(groups.size()));
 
-  out.family("archipel_sharing_objects", "gauge", "Shared objects of a group (present or deleted).");
+  out.family("archipel_sharing_objects", "gauge",
+             "Shared objects of a group (present or deleted).");
   for (const GroupStatus& g : groups) {
-    out.sample("archipel_sharing_objects", {{"group", g.id}}, static_cast<std::uint64_t>(g.objects));
+    out.sample("archipel_sharing_objects", {{"group", g.id}},
+               static_cast<std::uint64_t>(g.objects));
   }
   out.family("archipel_sharing_outbox_depth", "gauge",
              "Changes made here that some member of the group has not acknowledged.");
@@ -20,7 +22,8 @@ void render_metrics(const SharingService& service, const Bridge& bridge,
     out.sample("archipel_sharing_outbox_depth", {{"group", g.id}},
                static_cast<std::uint64_t>(g.outbox));
   }
-  out.family("archipel_sharing_conflicts", "gauge", "Objects of a group showing concurrent writes.");
+  out.family("archipel_sharing_conflicts", "gauge",
+             "Objects of a group showing concurrent writes.");
   for (const GroupStatus& g : groups) {
     out.sample("archipel_sharing_conflicts", {{"group", g.id}},
                static_cast<std::uint64_t>(g.conflicted.size()));
@@ -65,8 +68,7 @@ void render_metrics(const SharingService& service, const Bridge& bridge,
   out.family("archipel_sharing_received_messages_total", "counter",
              "Sharing messages received from a site (every group).");
   for (const auto& t : traffic) {
-    out.sample("archipel_sharing_received_messages_total", {{"site", t.peer}},
-               t.messages_received);
+    out.sample("archipel_sharing_received_messages_total", {{"site", t.peer}}, t.messages_received);
   }
 
   const Bridge::Counters& c = bridge.counters();
