@@ -63,6 +63,7 @@ struct Core {
   std::map<std::string, Link, std::less<>> links;
   std::vector<std::weak_ptr<peer::PeerStream>> incoming;  // peers' streams towards us
   std::atomic<bool> stopped{false};
+  bool flush_pending = false;  // a flush is posted to the strand
 
   // When each group last heard from each peer (Unix ms).
   std::map<std::string, std::map<std::string, std::int64_t, std::less<>>, std::less<>> heard;
@@ -308,6 +309,25 @@ GroupReplica* open_group(const std::shared_ptr<Core>& c, const std::string& id) 
   return g.get();
 }
 
+// Sends local changes without waiting for the tick: posted behind what the strand already
+// has queued (a list's worth of changes, say), so that a burst still leaves in few messages.
+void flush_soon(const std::shared_ptr<Core>& c) {
+  if (c->flush_pending) {
+    return;
+  }
+  c->flush_pending = true;
+  asio::post(c->strand, [c] {
+    c->flush_pending = false;
+    if (c->stopped) {
+      return;
+    }
+    for (auto& [id, g] : c->groups) {
+      g->flush();
+      settle(c, id, *g);
+    }
+  });
+}
+
 void on_message(const std::shared_ptr<Core>& c, const std::string& peer, const peer::Bytes& bytes) {
   if (c->stopped) {
     return;  // a successor may own the group's records now
@@ -450,6 +470,7 @@ class SharingServiceImpl final : public SharingService {
       }
       it->second->local_change(key, observed, c->clock.now(wall_ms()));
       settle(c, it->first, *it->second);
+      flush_soon(c);
     });
   }
 
@@ -473,6 +494,7 @@ class SharingServiceImpl final : public SharingService {
         }
       }
       settle(c, it->first, g);
+      flush_soon(c);
     });
   }
 
