@@ -364,6 +364,15 @@ awaitable<bool> Session<Stream>::serve_watch(const http::request<http::string_bo
       }
       next_bookmark = now + server_.options().bookmark_interval;
     }
+    {
+      // An event queued while the lines above were written posted its wake-up then, when no
+      // wait was pending: it woke nothing. Look again before sleeping. (The wake-up is posted
+      // to this session's strand, so one queued after this check finds the wait pending.)
+      std::lock_guard lock(queue->mu);
+      if (!queue->lines.empty()) {
+        continue;
+      }
+    }
     queue->wake.expires_at(std::min(deadline, w.bookmarks ? next_bookmark : deadline));
     lowest().expires_never();
     co_await queue->wake.async_wait(use_nothrow);

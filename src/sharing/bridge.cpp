@@ -292,7 +292,30 @@ void do_follow(const std::shared_ptr<Core>& c, const std::string& group) {
   }
 }
 
-enum class Outcome { kDone, kRetry };
+// kStale: another writer got there first; what Kubernetes holds now is read, and the write
+// tried again at once. kRetry: tried again after a pause (unreachable, overloaded).
+enum class Outcome { kDone, kStale, kRetry };
+
+// What Kubernetes holds for `key` now, read directly (a write raced another writer, and the
+// watch may not have shown it yet).
+awaitable<void> refresh(std::shared_ptr<Core> c, ObjectKey key, std::string path,
+                        const kube::ResourceType* t) {
+  auto r = co_await c->kube->request("GET", path, "");
+  if (!r) {
+    co_return;
+  }
+  if (r->status == 404) {
+    c->live.erase(key);
+    co_return;
+  }
+  boost::system::error_code ec;
+  json::value v = json::parse(r->body, ec);
+  if (r->status == 200 && !ec && v.is_object()) {
+    v.as_object()["apiVersion"] = t->api_version();
+    v.as_object()["kind"] = t->kind;
+    c->live[key] = std::move(v.as_object());
+  }
+}
 
 // Creates the namespace `ns` (a shared namespace may not exist yet on this site).
 awaitable<void> create_namespace(std::shared_ptr<Core> c, std::string ns) {
@@ -344,13 +367,22 @@ awaitable<Outcome> write_once(std::shared_ptr<Core> c, ObjectKey key, Core::Pend
   const unsigned status = r->status;
   if (status == 200 || status == 201) {
     c->counters.writes.fetch_add(1, std::memory_order_relaxed);
+    // The version written is what Kubernetes holds now, until the watch says otherwise: the
+    // next write of this object builds on it (the watch event may come later).
+    boost::system::error_code ec;
+    json::value v = json::parse(r->body, ec);
+    if (!ec && v.is_object()) {
+      v.as_object()["apiVersion"] = t->api_version();
+      v.as_object()["kind"] = t->kind;
+      c->live[key] = std::move(v.as_object());
+    }
     co_return Outcome::kDone;
   }
   if (status == 409 || status == 404) {
-    // Another writer got there first (or the object went away): retried once the watch shows
-    // what Kubernetes holds now.
+    // Another writer got there first (or the object went away).
     c->counters.write_conflicts.fetch_add(1, std::memory_order_relaxed);
-    co_return Outcome::kRetry;
+    co_await refresh(c, key, base + '/' + name, t);
+    co_return Outcome::kStale;
   }
   if (status >= 500 || status == 429) {
     co_return Outcome::kRetry;
@@ -370,12 +402,15 @@ awaitable<void> write_loop(std::shared_ptr<Core> c, ObjectKey key) {
     }
     Core::Pending p = std::move(it->second);
     c->desired.erase(it);
-    for (;;) {
+    for (int stale = 0;;) {
       const Outcome o = co_await write_once(c, key, p);
       if (o == Outcome::kDone || c->stopped || c->desired.contains(key)) {
         break;  // written, refused, or superseded by a newer write
       }
-      co_await sleep_for(*c, c->options.retry);
+      // Raced again and again (a busy writer of the same object): pause too.
+      if (o == Outcome::kRetry || ++stale % 4 == 0) {
+        co_await sleep_for(*c, c->options.retry);
+      }
     }
   }
   c->writing.erase(key);

@@ -24,6 +24,8 @@ constexpr std::string_view kObserved = "k/";
 constexpr std::string_view kExpected = "e/";
 constexpr std::string_view kPeer = "p/";
 constexpr std::string_view kSpec = "g";
+// Writes remembered as in flight per object; older ones are taken as never showing.
+constexpr std::size_t kMaxExpected = 8;
 
 std::string outbox_key(std::uint64_t seq) {
   char digits[21];
@@ -138,7 +140,7 @@ GroupReplica::Shared& GroupReplica::shared(const ObjectKey& key) {
   auto it = objects_.find(key);
   if (it == objects_.end()) {
     it = objects_
-             .emplace(key, Shared{crdt::Object(spec_.members), std::nullopt, false, std::nullopt})
+             .emplace(key, Shared{crdt::Object(spec_.members), std::nullopt, {}})
              .first;
   }
   return it->second;
@@ -160,13 +162,16 @@ void GroupReplica::local_change(const ObjectKey& key, const std::optional<json::
                                 crdt::Hlc at) {
   Shared& s = shared(key);
   const std::optional<json::object> now = replicated(observed);
-  if (s.expecting && now == replicated(s.expected)) {
-    // The echo of what this replica asked to be written: nothing new.
-    s.observed = observed;
-    s.expecting = false;
-    s.expected.reset();
-    persist_object(key, s, /*state_changed=*/false);
-    return;
+  for (auto it = s.expected.begin(); it != s.expected.end(); ++it) {
+    if (now == replicated(*it)) {
+      // The echo of a write this replica asked for: nothing new. Older writes will not show
+      // any more; the state may have moved on since this one was asked for.
+      s.observed = observed;
+      s.expected.erase(s.expected.begin(), std::next(it));
+      show(key, s);
+      persist_object(key, s, /*state_changed=*/false);
+      return;
+    }
   }
   if (now == replicated(s.observed)) {
     s.observed = observed;  // only fields that are not replicated changed (status...)
@@ -191,16 +196,16 @@ void GroupReplica::local_change(const ObjectKey& key, const std::optional<json::
 void GroupReplica::show(const ObjectKey& key, Shared& s) {
   std::optional<json::object> merged = s.state.materialize();
   note_conflicts(key, merged);
-  if (merged == replicated(s.observed)) {
-    s.expecting = false;
-    s.expected.reset();
-    return;
+  if (merged == replicated(s.observed) && s.expected.empty()) {
+    return;  // Kubernetes holds it
   }
-  if (s.expecting && s.expected == merged) {
-    return;  // already asked
+  if (!s.expected.empty() ? s.expected.back() == merged : merged == replicated(s.observed)) {
+    return;  // already asked for (or held, with no other write in flight)
   }
-  s.expecting = true;
-  s.expected = merged;
+  s.expected.push_back(merged);
+  if (s.expected.size() > kMaxExpected) {
+    s.expected.erase(s.expected.begin());  // a write that never showed (refused)
+  }
   writes_.push_back({key, std::move(merged)});
 }
 
@@ -224,10 +229,15 @@ void GroupReplica::persist_object(const ObjectKey& key, const Shared& s, bool st
   }
   records_.push_back({std::string(kObserved) + key,
                       s.observed ? std::optional(json::serialize(*s.observed)) : std::nullopt});
-  records_.push_back({std::string(kExpected) + key,
-                      !s.expecting
-                          ? std::nullopt
-                          : std::optional(s.expected ? json::serialize(*s.expected) : "null")});
+  std::optional<std::string> expected;
+  if (!s.expected.empty()) {
+    json::array list;
+    for (const auto& e : s.expected) {
+      list.push_back(e ? json::value(*e) : json::value(nullptr));
+    }
+    expected = json::serialize(list);
+  }
+  records_.push_back({std::string(kExpected) + key, std::move(expected)});
 }
 
 void GroupReplica::persist_peer(const std::string& name, const Peer& p) {
@@ -602,12 +612,16 @@ boost::system::result<GroupReplica, ProtocolError> GroupReplica::recover(
       r.shared(std::string(key.substr(kObserved.size()))).observed = std::move(*object);
     } else if (key.starts_with(kExpected)) {
       Shared& s = r.shared(std::string(key.substr(kExpected.size())));
-      s.expecting = true;
-      if (value != "null") {
-        s.expected = parse_object(value);
-        if (!s.expected) {
+      boost::system::error_code ec;
+      const json::value list = json::parse(value, ec);
+      if (ec || !list.is_array()) {
+        return corrupt(rec.key);
+      }
+      for (const json::value& e : list.as_array()) {
+        if (!e.is_null() && !e.is_object()) {
           return corrupt(rec.key);
         }
+        s.expected.push_back(e.is_null() ? std::nullopt : std::optional(e.as_object()));
       }
     } else if (key.starts_with(kPeer)) {
       auto it = r.peers_.find(key.substr(kPeer.size()));
