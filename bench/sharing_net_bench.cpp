@@ -38,13 +38,13 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <mutex>
-#include <optional>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <future>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -362,8 +362,10 @@ int main(int argc, char** argv) {
   std::atomic<bool> watching{true};
   std::optional<Clock::time_point> healed;
   for (int a = 0; a < 3; ++a) {
-    const std::string rv = std::string(
-        json::parse(call(io, *sites[a], "GET", kConfigMaps).body).at("metadata").at("resourceVersion").as_string());
+    const std::string rv = std::string(json::parse(call(io, *sites[a], "GET", kConfigMaps).body)
+                                           .at("metadata")
+                                           .at("resourceVersion")
+                                           .as_string());
     asio::co_spawn(
         io,
         sites[a]->kube->stream(
@@ -422,10 +424,10 @@ int main(int argc, char** argv) {
         for (const auto& [name, at] : seen) {
           if (!converged.contains(name)) {
             for (int a = 0; a < 3; ++a) {
-              std::fprintf(stderr, "%s at %s: watch %s, now %s\n", name.c_str(),
-                           sites[a]->name.c_str(), json::serialize(at[a]).c_str(),
-                           call(io, *sites[a], "GET", std::string(kConfigMaps) + "/" + name)
-                               .body.c_str());
+              std::fprintf(
+                  stderr, "%s at %s: watch %s, now %s\n", name.c_str(), sites[a]->name.c_str(),
+                  json::serialize(at[a]).c_str(),
+                  call(io, *sites[a], "GET", std::string(kConfigMaps) + "/" + name).body.c_str());
             }
             break;
           }

@@ -186,6 +186,15 @@ class SiteServices {
     proxy::Proxy::Sites sites;
     sites.local = local_;
     sites.peers = node_.get();
+    // A create scoped `a & b` of a shared kind: the object is shared by those sites.
+    sites.created_together = [this](const std::string& resource, const std::string& ns,
+                                    const std::string& name,
+                                    const std::vector<std::string>& where) {
+      if (sharing_ &&
+          std::find(shared_kinds_.begin(), shared_kinds_.end(), resource) != shared_kinds_.end()) {
+        sharing_->share_among(resource + "/" + ns + "/" + name, where);
+      }
+    };
     std::vector<std::string> peer_names;
     for (const site::PeerConfig& p : config.peers) {
       peer_names.push_back(p.name);
@@ -218,7 +227,8 @@ class SiteServices {
     if (!config.sharing.kinds.empty()) {
       bridge.shared_kinds = config.sharing.kinds;
     }
-    const std::vector<std::string> kinds = bridge.shared_kinds;
+    shared_kinds_ = bridge.shared_kinds;
+    const std::vector<std::string> kinds = shared_kinds_;
     bridge_ = sharing::Bridge::start(
         io_, proxy::kube_client(local_), std::move(bridge),
         [this](const std::string& group, const sharing::ObjectKey& key,
@@ -312,6 +322,7 @@ class SiteServices {
   std::unique_ptr<peer::PeerNode> node_;
   std::shared_ptr<proxy::Upstream> local_;
   std::unique_ptr<proxy::Proxy> proxy_;
+  std::vector<std::string> shared_kinds_;
   std::unique_ptr<sharing::RecordStore> records_;
   std::unique_ptr<sharing::Bridge> bridge_;
   std::unique_ptr<sharing::SharingService> sharing_;

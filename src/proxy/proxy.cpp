@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
@@ -518,11 +519,34 @@ struct Proxy::Impl : std::enable_shared_from_this<Impl> {
     } else {
       // A write done on every site: the first site's object, saying whose it is.
       const SiteAnswer& a = ok.front();
+      if (info.verb == Verb::kCreate && sites.created_together && !info.namespace_.empty()) {
+        shared_by(info, a.body, *chosen);
+      }
       Headers h = a.headers;
       co_return finish(complete_answer(a.status, std::move(h), annotate_object(a.body, a.site)));
     }
     co_return finish(complete_answer(merged.status, {{"Content-Type", merged.content_type}},
                                      std::move(merged.body)));
+  }
+
+  // An object created on several sites becomes shared by all of them (those that did not
+  // answer get it when they are back).
+  void shared_by(const RequestInfo& info, const std::string& created,
+                 const dsl::Alternative& where) const {
+    boost::system::error_code ec;
+    const boost::json::value v = boost::json::parse(created, ec);
+    const boost::json::value* meta =
+        !ec && v.is_object() ? v.as_object().if_contains("metadata") : nullptr;
+    const boost::json::value* name =
+        meta != nullptr && meta->is_object() ? meta->as_object().if_contains("name") : nullptr;
+    if (name == nullptr || !name->is_string()) {
+      return;
+    }
+    std::vector<std::string> names;
+    for (const dsl::PlannedSite& s : where.sites) {
+      names.push_back(s.name);
+    }
+    sites.created_together(info.resource, info.namespace_, std::string(name->as_string()), names);
   }
 
   // Where and how a request runs, decided before anything runs.

@@ -139,9 +139,7 @@ bool GroupReplica::member(std::string_view site) const {
 GroupReplica::Shared& GroupReplica::shared(const ObjectKey& key) {
   auto it = objects_.find(key);
   if (it == objects_.end()) {
-    it = objects_
-             .emplace(key, Shared{crdt::Object(spec_.members), std::nullopt, {}})
-             .first;
+    it = objects_.emplace(key, Shared{crdt::Object(spec_.members), std::nullopt, {}}).first;
   }
   return it->second;
 }

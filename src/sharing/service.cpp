@@ -1,5 +1,6 @@
 #include "archipel/sharing/service.hpp"
 
+#include "archipel/sharing/bridge.hpp"
 #include "sharing.pb.h"
 
 #include <spdlog/spdlog.h>
@@ -352,6 +353,10 @@ void on_message(const std::shared_ptr<Core>& c, const std::string& peer, const p
     if (std::find(members.begin(), members.end(), c->options.site) == members.end()) {
       return;  // a group this site is not invited to
     }
+    if (auto sel = Selection::of_group(m.group(), {}); !sel) {
+      spdlog::warn("sharing: {} invites this site to group {}: {}", peer, m.group(), sel.error());
+      return;
+    }
     spdlog::info("sharing: joining group {} on {}'s invitation", m.group(), peer);
     g = open_group(c, m.group());
     if (g == nullptr) {
@@ -388,6 +393,61 @@ awaitable<void> serve_if_running(std::shared_ptr<Core> c,
   co_await asio::co_spawn(c->strand, receive_loop(c, std::move(stream)), asio::use_awaitable);
 }
 
+// Creates `group` (or changes its members) with `members`, this site added. On the strand.
+void share_group(const std::shared_ptr<Core>& c, const std::string& group,
+                 std::vector<std::string> members) {
+  if (c->stopped) {
+    return;
+  }
+  GroupReplica* g = open_group(c, group);
+  if (g == nullptr) {
+    return;
+  }
+  members.push_back(c->options.site);
+  std::sort(members.begin(), members.end());
+  members.erase(std::unique(members.begin(), members.end()), members.end());
+  if (members != g->spec().members) {
+    g->set_members(std::move(members));
+  }
+  after_step(c, group);
+  publish_status(*c);
+}
+
+awaitable<void> ask_to_share(std::shared_ptr<Core> c, std::string peer, peer::Bytes request) {
+  auto stream = co_await c->node.open(peer, std::string(kShareMethod), std::move(request),
+                                      std::chrono::seconds(10), true);
+  if (!stream) {
+    spdlog::warn("sharing: asking {} to share: {}", peer, stream.error().message);
+    co_return;
+  }
+  (void)co_await (*stream)->receive();  // its end: the request was taken
+}
+
+// A peer's share request (share_among at a site outside the group).
+awaitable<void> serve_share(std::weak_ptr<Core> weak, std::shared_ptr<peer::PeerStream> stream,
+                            peer::Bytes request) {
+  auto c = weak.lock();
+  wire::GroupMessage m;
+  if (!c || c->stopped || !m.ParseFromArray(request.data(), static_cast<int>(request.size()))) {
+    co_return;
+  }
+  const auto& in = m.membership().members();
+  std::vector<std::string> members(in.begin(), in.end());
+  if (std::find(members.begin(), members.end(), c->options.site) == members.end()) {
+    spdlog::warn("sharing: {} asked to share {} among sites without this one", stream->peer(),
+                 m.group());
+    co_return;
+  }
+  if (auto sel = Selection::of_group(m.group(), {}); !sel) {
+    spdlog::warn("sharing: {} asked to share {}: {}", stream->peer(), m.group(), sel.error());
+    co_return;
+  }
+  spdlog::info("sharing: {} asks to share {}", stream->peer(), m.group());
+  asio::post(c->strand, [c, group = m.group(), members = std::move(members)]() mutable {
+    share_group(c, group, std::move(members));
+  });
+}
+
 class SharingServiceImpl final : public SharingService {
  public:
   explicit SharingServiceImpl(std::shared_ptr<Core> core) : core_(std::move(core)) {}
@@ -419,22 +479,36 @@ class SharingServiceImpl final : public SharingService {
   void share(std::string group, std::vector<std::string> members) override {
     asio::post(core_->strand,
                [c = core_, group = std::move(group), members = std::move(members)]() mutable {
-                 if (c->stopped) {
-                   return;
-                 }
-                 GroupReplica* g = open_group(c, group);
-                 if (g == nullptr) {
-                   return;
-                 }
-                 members.push_back(c->options.site);
-                 std::sort(members.begin(), members.end());
-                 members.erase(std::unique(members.begin(), members.end()), members.end());
-                 if (members != g->spec().members) {
-                   g->set_members(std::move(members));
-                 }
-                 after_step(c, group);
-                 publish_status(*c);
+                 share_group(c, group, std::move(members));
                });
+  }
+
+  void share_among(std::string group, std::vector<std::string> members) override {
+    if (std::find(members.begin(), members.end(), core_->options.site) != members.end()) {
+      share(std::move(group), std::move(members));
+      return;
+    }
+    asio::post(core_->strand, [c = core_, group = std::move(group), members = std::move(members)] {
+      std::string asked;
+      for (const peer::PeerStatus& s : c->node.status()) {
+        if (s.connected && asked.empty() &&
+            std::find(members.begin(), members.end(), s.name) != members.end()) {
+          asked = s.name;
+        }
+      }
+      if (asked.empty()) {
+        spdlog::warn("sharing: cannot share {}: none of its sites is reachable", group);
+        return;
+      }
+      wire::GroupMessage m;
+      m.set_group(group);
+      for (const std::string& site : members) {
+        m.mutable_membership()->add_members(site);
+      }
+      const std::string bytes = m.SerializeAsString();
+      asio::co_spawn(c->strand, ask_to_share(c, asked, peer::Bytes(bytes.begin(), bytes.end())),
+                     asio::detached);
+    });
   }
 
   void unshare(std::string group, std::vector<std::string> sites) override {
@@ -531,6 +605,12 @@ std::unique_ptr<SharingService> SharingService::start(boost::asio::io_context& i
               [weak](std::shared_ptr<peer::PeerStream> stream, peer::Bytes) -> awaitable<void> {
                 return serve_if_running(weak.lock(), std::move(stream));
               });
+  auto service = std::make_unique<SharingServiceImpl>(core);
+  node.handle(
+      std::string(kShareMethod),
+      [weak](std::shared_ptr<peer::PeerStream> stream, peer::Bytes request) -> awaitable<void> {
+        return serve_share(weak, std::move(stream), std::move(request));
+      });
   asio::post(core->strand, [core] {
     auto stored = core->store.groups();
     if (!stored) {
@@ -543,7 +623,7 @@ std::unique_ptr<SharingService> SharingService::start(boost::asio::io_context& i
     publish_status(*core);
   });
   asio::co_spawn(core->strand, tick(core), asio::detached);
-  return std::make_unique<SharingServiceImpl>(std::move(core));
+  return service;
 }
 
 }  // namespace archipel::sharing

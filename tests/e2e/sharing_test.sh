@@ -184,6 +184,18 @@ sleep 0.5
 check unshared-copy-stays 0 '^red$|^paris$' -- k nantes -n team-a get configmap app -o jsonpath='{.data.p}'
 check unshared-edit-stays-home 0 '^$' -- k nantes -n team-a get configmap app -o jsonpath='{.data.after}'
 
+# A create scoped 'nantes & rennes', sent to paris (which is not among them): the object is
+# shared by nantes and rennes, and edits follow between them.
+scoped() { kubectl --server "http://127.0.0.1:${api[paris]}/scope/nantes%20%26%20rennes" "$@"; }
+scoped create namespace team-b >/dev/null
+check create-together 0 'configmap/together created' -- scoped -n team-b create configmap together --from-literal=k=v
+eventually shared-by-both bash -c "kubectl --server http://127.0.0.1:${api[rennes]} get sharedobjects \
+  configmaps.team-b.together -o jsonpath='{.spec.sites}' | grep -q '\"nantes\",\"rennes\"'"
+k nantes -n team-b patch configmap together --type merge -p '{"data":{"from":"nantes"}}' >/dev/null
+eventually edit-follows bash -c "[[ \$(kubectl --server http://127.0.0.1:${api[rennes]} -n team-b \
+  get configmap together -o jsonpath='{.data.from}') == nantes ]]"
+check paris-not-in-it 0 '^$' -- k paris get sharedobjects -o name
+
 echo "$passed passed, $failures failed"
 if ((failures)); then
   for s in "${sites[@]}"; do

@@ -74,6 +74,12 @@ class Proxy {
     std::shared_ptr<Upstream> local;
     /// The other sites; nullptr when the site has no peer channel.
     peer::PeerNode* peers = nullptr;
+    /// An object was created on several sites at once (a create scoped `a & b`): it is
+    /// shared by them from now on (DESIGN.md). Arguments: resource (plural), namespace, name,
+    /// the sites. Empty: nothing is shared.
+    std::function<void(const std::string&, const std::string&, const std::string&,
+                       const std::vector<std::string>&)>
+        created_together;
   };
 
   Proxy(Options options, Sites sites);

@@ -29,6 +29,8 @@ class io_context;
 namespace archipel::sharing {
 
 inline constexpr std::string_view kSharingMethod = "sharing.group";
+/// A peer asks this site to share a group it is in (share_among).
+inline constexpr std::string_view kShareMethod = "sharing.share";
 
 class SharingService {
  public:
@@ -66,6 +68,11 @@ class SharingService {
   /// membership; the other members learn it over the peer channel (those added are invited).
   /// Thread-safe.
   virtual void share(std::string group, std::vector<std::string> members) = 0;
+
+  /// Shares `group` among `members`, this site among them or not: when it is not, the first
+  /// of them the peer channel reaches is asked to share it (method kShareMethod), and invites
+  /// the others. Thread-safe.
+  virtual void share_among(std::string group, std::vector<std::string> members) = 0;
 
   /// Stops sharing `group` with `sites` (empty: with every other member). They are told and
   /// leave the group, keeping their copies. Thread-safe.
