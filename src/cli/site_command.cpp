@@ -227,6 +227,7 @@ class SiteServices {
     if (!config.sharing.kinds.empty()) {
       bridge.shared_kinds = config.sharing.kinds;
     }
+    bridge.local_fields = config.sharing.local_fields;
     shared_kinds_ = bridge.shared_kinds;
     const std::vector<std::string> kinds = shared_kinds_;
     bridge_ = sharing::Bridge::start(

@@ -96,9 +96,61 @@ std::string resource_version_of(const json::object& o) {
   return {};
 }
 
+// The value at dotted `path` in `o`, or nullptr.
+const json::value* find_path(const json::object& o, std::string_view path) {
+  const json::object* at = &o;
+  for (;;) {
+    const std::size_t dot = path.find('.');
+    const json::value* v = at->if_contains(path.substr(0, dot));
+    if (v == nullptr || dot == std::string_view::npos) {
+      return v;
+    }
+    if (!v->is_object()) {
+      return nullptr;
+    }
+    at = &v->as_object();
+    path.remove_prefix(dot + 1);
+  }
+}
+
+// Sets (or, with nullptr, erases) the value at dotted `path` in `o`.
+void set_path(json::object& o, std::string_view path, const json::value* value) {
+  json::object* at = &o;
+  for (;;) {
+    const std::size_t dot = path.find('.');
+    if (dot == std::string_view::npos) {
+      if (value != nullptr) {
+        (*at)[path] = *value;
+      } else {
+        at->erase(path);
+      }
+      return;
+    }
+    json::value* next = at->if_contains(path.substr(0, dot));
+    if (next == nullptr || !next->is_object()) {
+      if (value == nullptr) {
+        return;
+      }
+      next = &((*at)[path.substr(0, dot)] = json::object());
+    }
+    at = &next->as_object();
+    path.remove_prefix(dot + 1);
+  }
+}
+
+// What the group is told of an object: without the fields this site keeps to itself.
+json::object reported(json::object o, const std::vector<std::string>& local_fields) {
+  for (const std::string& path : local_fields) {
+    set_path(o, path, nullptr);
+  }
+  return o;
+}
+
 // What to write: the group's object (its intent) over what Kubernetes holds, which keeps all
-// that is not replicated. managedFields is left out: the server keeps its own.
-json::object compose(const json::object& live, const json::object& intent) {
+// that is not replicated, and the fields this site keeps to itself. managedFields is left out:
+// the server keeps its own.
+json::object compose(const json::object& live, const json::object& intent,
+                     const std::vector<std::string>& local_fields) {
   json::object out = intent;
   json::value& metadata = out["metadata"];
   if (!metadata.is_object()) {
@@ -114,6 +166,9 @@ json::object compose(const json::object& live, const json::object& intent) {
   }
   if (const json::value* status = live.if_contains("status")) {
     out["status"] = *status;
+  }
+  for (const std::string& path : local_fields) {
+    set_path(out, path, find_path(live, path));
   }
   return out;
 }
@@ -217,7 +272,7 @@ awaitable<void> watch_collection(std::shared_ptr<Core> c, std::string group, std
       o["kind"] = type->kind;
       ObjectKey key = prefix + std::string(name_of(o));
       c->live[key] = o;
-      snapshot.emplace_back(std::move(key), std::move(o));
+      snapshot.emplace_back(std::move(key), reported(std::move(o), c->options.local_fields));
     }
     c->snapshot(group, prefix, std::move(snapshot));
     failing = false;
@@ -260,7 +315,7 @@ awaitable<void> watch_collection(std::shared_ptr<Core> c, std::string group, std
           o["apiVersion"] = type->api_version();
           o["kind"] = type->kind;
           c->live[key] = o;
-          c->report(group, key, std::move(o));
+          c->report(group, key, reported(std::move(o), c->options.local_fields));
         }
         return true;
       };
@@ -350,8 +405,9 @@ awaitable<Outcome> write_once(std::shared_ptr<Core> c, ObjectKey key, Core::Pend
     }
   } else if (auto live = c->live.find(key); live != c->live.end()) {
     verb = "PUT";
-    r = co_await c->kube->request(verb, base + '/' + name + '?' + manager,
-                                  json::serialize(compose(live->second, *p.object)));
+    r = co_await c->kube->request(
+        verb, base + '/' + name + '?' + manager,
+        json::serialize(compose(live->second, *p.object, c->options.local_fields)));
   } else {
     verb = "POST";
     r = co_await c->kube->request(verb, base + '?' + manager, json::serialize(*p.object));

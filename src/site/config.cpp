@@ -335,13 +335,30 @@ SiteConfig read(const Reader& r, const YAML::Node& root) {
   }
 
   if (const YAML::Node sharing = r.map(root, "", "sharing", false); sharing.IsDefined()) {
-    r.only_keys(sharing, "sharing", {"kinds"});
+    r.only_keys(sharing, "sharing", {"kinds", "local_fields"});
+    if (const YAML::Node fields = sharing["local_fields"]; fields.IsDefined()) {
+      if (!fields.IsSequence()) {
+        r.fail(fields, "sharing.local_fields", "expected a list of dotted paths (spec.replicas)");
+      }
+      for (std::size_t i = 0; i < fields.size(); ++i) {
+        const std::string path = fields[i].IsScalar() ? fields[i].Scalar() : "";
+        const bool top = path.starts_with("metadata") || path.starts_with("apiVersion") ||
+                         path.starts_with("kind") || path.find('.') == std::string::npos;
+        if (path.empty() || path.front() == '.' || path.back() == '.' ||
+            path.find("..") != std::string::npos || top) {
+          r.fail(fields[i], "sharing.local_fields[" + std::to_string(i) + "]",
+                 "expected a dotted path inside the object's body (spec.replicas), got '" + path +
+                     "'");
+        }
+        c.sharing.local_fields.push_back(path);
+      }
+    }
     const YAML::Node kinds = sharing["kinds"];
-    if (!kinds.IsSequence() || kinds.size() == 0) {
-      r.fail(kinds.IsDefined() ? kinds : sharing, "sharing.kinds",
+    if (kinds.IsDefined() && (!kinds.IsSequence() || kinds.size() == 0)) {
+      r.fail(kinds, "sharing.kinds",
              "expected a list of namespaced resources (e.g. [configmaps, deployments])");
     }
-    for (std::size_t i = 0; i < kinds.size(); ++i) {
+    for (std::size_t i = 0; kinds.IsDefined() && i < kinds.size(); ++i) {
       const std::string name = kinds[i].IsScalar() ? kinds[i].Scalar() : "";
       const bool shareable = std::any_of(
           kube::resource_types().begin(), kube::resource_types().end(),

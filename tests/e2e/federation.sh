@@ -38,3 +38,38 @@ federation_config() {
     (($#)) && printf '%s\n' "$@"
   } >"$federation_dir/$s.yaml"
 }
+
+# federation_links BIN: one `archipel link` per direction between the sites (A dials B through
+# link A-B), controlled through fifos; their ports in link_port[A-B].
+# federation_route SITE: rewrites DIR/SITE.yaml so that the site dials its peers through them.
+# link A B COMMAND: sends COMMAND (cut, heal, stall…) to both links between A and B.
+federation_links() {
+  local bin=$1 a b fd
+  declare -gA link_port link_fd
+  for a in "${federation_sites[@]}"; do
+    for b in "${federation_sites[@]}"; do
+      [[ $a == "$b" ]] && continue
+      mkfifo "$federation_dir/$a-$b.cmd"
+      "$bin" link --to "127.0.0.1:${peer[$b]}" <"$federation_dir/$a-$b.cmd" \
+        >"$federation_dir/$a-$b.out" 2>&1 &
+      federation_pids+=($!)
+      exec {fd}>"$federation_dir/$a-$b.cmd"
+      link_fd[$a-$b]=$fd
+      for _ in $(seq 100); do grep -q 'listening on' "$federation_dir/$a-$b.out" && break; sleep 0.05; done
+      link_port[$a-$b]=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$federation_dir/$a-$b.out")
+    done
+  done
+}
+
+federation_route() {
+  local s=$1 o
+  for o in "${federation_sites[@]}"; do
+    [[ $o == "$s" ]] && continue
+    sed -i "s/127.0.0.1:${peer[$o]}\"/127.0.0.1:${link_port[$s-$o]}\"/" "$federation_dir/$s.yaml"
+  done
+}
+
+link() {
+  echo "$3" >&"${link_fd[$1-$2]}"
+  echo "$3" >&"${link_fd[$2-$1]}"
+}

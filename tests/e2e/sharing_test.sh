@@ -56,27 +56,9 @@ eventually() {  # eventually NAME COMMAND...: the command succeeds within 20 s
 sites=(paris nantes rennes)
 federation_init "$bin" "$tmp" "${sites[@]}"
 
-# One link emulator per direction: site A dials site B through link A-B.
-declare -A link_port
-for a in "${sites[@]}"; do
-  for b in "${sites[@]}"; do
-    [[ $a == "$b" ]] && continue
-    mkfifo "$tmp/$a-$b.cmd"
-    "$bin" link --to "127.0.0.1:${peer[$b]}" <"$tmp/$a-$b.cmd" >"$tmp/$a-$b.out" 2>&1 &
-    pids+=($!)
-    exec {fd}>"$tmp/$a-$b.cmd"
-    eval "link_fd_${a}_${b}=$fd"
-    for _ in $(seq 100); do grep -q 'listening on' "$tmp/$a-$b.out" && break; sleep 0.05; done
-    link_port[$a-$b]=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$tmp/$a-$b.out")
-  done
-done
-link() {  # link A B COMMAND: to both emulators between A and B
-  local fd
-  eval "fd=\$link_fd_${1}_${2}"
-  echo "$3" >&"$fd"
-  eval "fd=\$link_fd_${2}_${1}"
-  echo "$3" >&"$fd"
-}
+federation_pids=()
+federation_links "$bin"
+pids+=("${federation_pids[@]}")
 
 start() {
   local s=$1
@@ -92,11 +74,7 @@ start() {
 }
 for s in "${sites[@]}"; do
   federation_config "$s" "{mode: embedded, listen: \"127.0.0.1:${cluster[$s]}\"}"
-  # Its peers through the links.
-  for o in "${sites[@]}"; do
-    [[ $o == "$s" ]] && continue
-    sed -i "s/127.0.0.1:${peer[$o]}\"/127.0.0.1:${link_port[$s-$o]}\"/" "$tmp/$s.yaml"
-  done
+  federation_route "$s"
   start "$s"
 done
 
@@ -195,6 +173,49 @@ k nantes -n team-b patch configmap together --type merge -p '{"data":{"from":"na
 eventually edit-follows bash -c "[[ \$(kubectl --server http://127.0.0.1:${api[rennes]} -n team-b \
   get configmap together -o jsonpath='{.data.from}') == nantes ]]"
 check paris-not-in-it 0 '^$' -- k paris get sharedobjects -o name
+
+# A Jepsen-style set: the three sites share namespace jepsen; through rounds of partitions and
+# kill -9 restarts, each site's client adds keys to ConfigMap set at its own site. An add is
+# acknowledged when the site's Kubernetes accepted it. At the end (links healed, every site
+# up), every acknowledged add is present at every site.
+k paris create namespace jepsen >/dev/null
+k paris -n jepsen create configmap set >/dev/null
+check share-jepsen 0 'shared by nantes, paris, rennes' -- \
+  "$bin" share namespace jepsen --with 'nantes & rennes' --server "http://127.0.0.1:${api[paris]}"
+eventually jepsen-on-all bash -c "kubectl --server http://127.0.0.1:${api[nantes]} -n jepsen get configmap set &&
+  kubectl --server http://127.0.0.1:${api[rennes]} -n jepsen get configmap set"
+acked=()
+down=""
+pairs=("paris nantes" "paris rennes" "nantes rennes")
+RANDOM=7
+for round in 1 2 3 4 5 6; do
+  case $((RANDOM % 3)) in
+    0) pair=${pairs[RANDOM % 3]}
+       link ${pair% *} ${pair#* } cut ;;
+    1) down=${sites[RANDOM % 3]}
+       kill -9 "${site_pid[$down]}"; wait "${site_pid[$down]}" 2>/dev/null ;;
+    2) ;;
+  esac
+  for i in 1 2 3 4; do
+    for s in "${sites[@]}"; do
+      key="$s-$round-$i"
+      if k "$s" -n jepsen patch configmap set --type merge -p "{\"data\":{\"$key\":\"1\"}}" \
+        --request-timeout=3s >/dev/null 2>&1; then
+        acked+=("$key")
+      fi
+    done
+  done
+  for pair in "${pairs[@]}"; do link ${pair% *} ${pair#* } heal; done
+  if [[ -n $down ]]; then start "$down"; down=""; fi
+done
+holds_all() {  # holds_all SITE: every acknowledged key is in its set
+  local data
+  data=$(k "$1" -n jepsen get configmap set -o jsonpath='{.data}') || return 1
+  for key in "${acked[@]}"; do grep -q "\"$key\"" <<<"$data" || return 1; done
+}
+echo "     (${#acked[@]} adds acknowledged of 72)"
+check some-adds-acknowledged 0 'yes' -- bash -c "(( ${#acked[@]} >= 48 )) && echo yes"
+for s in "${sites[@]}"; do eventually "jepsen-every-ack-at-$s" holds_all "$s"; done
 
 echo "$passed passed, $failures failed"
 if ((failures)); then

@@ -64,6 +64,7 @@ class Site {
   void start_sharing(peer::PeerNode& node) {
     Bridge::Options bo;
     bo.retry = 20ms;
+    bo.local_fields = local_fields;
     bridge_ = Bridge::start(
         io_, kube_, bo,
         [this](const std::string& group, const ObjectKey& key,
@@ -86,6 +87,7 @@ class Site {
     service_ = SharingService::start(io_, node, *records_, kube_list_shape, so, std::move(hooks));
   }
 
+  std::vector<std::string> local_fields;  // for the next start_sharing
   SharingService& service() { return *service_; }
   const Bridge::Counters& counters() { return bridge_->counters(); }
 
@@ -238,6 +240,54 @@ TEST_F(Bridged, AChangeMadeWhileTheBridgeWasNotWatchingIsFoundByTheNextList) {
   ASSERT_TRUE(
       eventually([&] { return nantes_site_->get(std::string(kConfigMaps) + "/new").has_value(); }));
   ASSERT_TRUE(eventually([&] { return !nantes_site_->get(std::string(kConfigMaps) + "/app"); }));
+}
+
+TEST_F(Bridged, AFieldASiteKeepsToItselfIsNeitherSentNorOverwritten) {
+  // As with an autoscaler at each site: spec.replicas is each site's own.
+  for (Site* s : {paris_site_.get(), nantes_site_.get()}) {
+    s->stop_sharing();
+    s->local_fields = {"spec.replicas"};
+  }
+  paris_site_->start_sharing(*paris_);
+  nantes_site_->start_sharing(*nantes_);
+  paris_site_->call("POST", kDeployments, R"({"apiVersion":"apps/v1","kind":"Deployment",
+      "metadata":{"name":"web"},
+      "spec":{"replicas":4,"selector":{"matchLabels":{"app":"web"}},
+        "template":{"metadata":{"labels":{"app":"web"}},
+          "spec":{"containers":[{"name":"web","image":"nginx:1"}]}}}})");
+  paris_site_->service().share("namespace/team-a", {"nantes"});
+  const std::string web = std::string(kDeployments) + "/web";
+  ASSERT_TRUE(eventually([&] { return nantes_site_->get(web).has_value(); }));
+  auto replicas = [](const std::optional<json::object>& d) {
+    return d ? d->at("spec").at("replicas").as_int64() : -1;
+  };
+  EXPECT_EQ(replicas(nantes_site_->get(web)), 1);  // its cluster's default, not paris's 4
+
+  // nantes scales its copy; paris changes the image: the image crosses, the scales stay.
+  auto at_nantes = nantes_site_->get(web);
+  (*at_nantes)["spec"].as_object()["replicas"] = 7;
+  EXPECT_EQ(nantes_site_->call("PUT", web, json::serialize(*at_nantes)).status, 200U);
+  auto at_paris = paris_site_->get(web);
+  (*at_paris)["spec"]
+      .as_object()["template"]
+      .as_object()["spec"]
+      .as_object()["containers"]
+      .as_array()[0]
+      .as_object()["image"] = "nginx:2";
+  EXPECT_EQ(paris_site_->call("PUT", web, json::serialize(*at_paris)).status, 200U);
+  auto image = [](const std::optional<json::object>& d) {
+    return d ? std::string(d->at("spec")
+                               .at("template")
+                               .at("spec")
+                               .at("containers")
+                               .at(0)
+                               .at("image")
+                               .as_string())
+             : std::string();
+  };
+  ASSERT_TRUE(eventually([&] { return image(nantes_site_->get(web)) == "nginx:2"; }));
+  EXPECT_EQ(replicas(nantes_site_->get(web)), 7);
+  EXPECT_EQ(replicas(paris_site_->get(web)), 4);
 }
 
 }  // namespace

@@ -89,6 +89,33 @@ TEST(SiteConfig, ReadsFailureDetectorSettingsWithDefaults) {
   EXPECT_EQ(c->detector.down_phi, 12.0);
 }
 
+TEST(SiteConfig, ReadsSharingSettings) {
+  auto defaults = parse_site_config(kValid, "x.yaml");
+  ASSERT_TRUE(defaults);
+  EXPECT_TRUE(defaults->sharing.kinds.empty());  // the default set
+  EXPECT_TRUE(defaults->sharing.local_fields.empty());
+  auto c = parse_site_config(std::string(kValid) +
+                                 "sharing:\n  kinds: [configmaps, deployments]\n"
+                                 "  local_fields: [spec.replicas]\n",
+                             "x.yaml");
+  ASSERT_TRUE(c) << c.error().render();
+  EXPECT_EQ(c->sharing.kinds, (std::vector<std::string>{"configmaps", "deployments"}));
+  EXPECT_EQ(c->sharing.local_fields, std::vector<std::string>{"spec.replicas"});
+  EXPECT_EQ(c->log_level, base::LogLevel::kDebug);  // the sections after it are read too
+}
+
+TEST(SiteConfig, RejectsBadSharingSettings) {
+  const std::string base = std::string(kValid) + "sharing:\n";
+  const ConfigError kind = error_of(base + "  kinds: [configmaps, nodes]\n");
+  EXPECT_EQ(kind.key, "sharing.kinds[1]");
+  EXPECT_NE(kind.message.find("'nodes'"), std::string::npos);
+  EXPECT_EQ(error_of(base + "  kinds: []\n").key, "sharing.kinds");
+  EXPECT_EQ(error_of(base + "  local_fields: [spec..replicas]\n").key, "sharing.local_fields[0]");
+  EXPECT_EQ(error_of(base + "  local_fields: [metadata.labels]\n").key, "sharing.local_fields[0]");
+  EXPECT_EQ(error_of(base + "  local_fields: [spec]\n").key, "sharing.local_fields[0]");
+  EXPECT_EQ(error_of(base + "  groups: []\n").key, "sharing.groups");
+}
+
 TEST(SiteConfig, RejectsBadFailureDetectorSettings) {
   const std::string base = std::string(kValid) + "failure_detector:\n";
   const ConfigError hb = error_of(base + "  heartbeat: 5 minutes\n");

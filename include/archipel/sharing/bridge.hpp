@@ -90,6 +90,10 @@ class Bridge {
     std::vector<std::string> shared_kinds = default_shared_kinds();
     /// Between retries of a write that raced another writer, or found Kubernetes unreachable.
     std::chrono::milliseconds retry{100};
+    /// Fields each site keeps to itself, as dotted paths ("spec.replicas" when an autoscaler
+    /// owns it): never reported to the group, and kept as the site's Kubernetes holds them
+    /// when a merged object is written.
+    std::vector<std::string> local_fields;
   };
 
   /// A change of what the site's Kubernetes holds, for the sharing service: `key` holds

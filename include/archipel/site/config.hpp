@@ -74,6 +74,8 @@ struct SharingSettings {
   /// The resources (plurals) a shared namespace carries; empty: the default set
   /// (configmaps, secrets, serviceaccounts, services, deployments).
   std::vector<std::string> kinds;
+  /// Fields each site keeps to itself (dotted paths, e.g. spec.replicas under an autoscaler).
+  std::vector<std::string> local_fields;
 };
 
 struct SiteConfig {
