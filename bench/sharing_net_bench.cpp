@@ -22,9 +22,8 @@
 #include "archipel/peer/identity.hpp"
 #include "archipel/peer/peer_node.hpp"
 #include "archipel/proxy/kube_client.hpp"
-#include "archipel/sharing/bridge.hpp"
 #include "archipel/sharing/schema.hpp"
-#include "archipel/sharing/service.hpp"
+#include "archipel/sharing/site_sharing.hpp"
 #include "archipel/sharing/store.hpp"
 
 #include <spdlog/spdlog.h>
@@ -94,8 +93,7 @@ struct Site {
   std::shared_ptr<sharing::KubeClient> kube;
   std::unique_ptr<peer::PeerNode> node;
   std::unique_ptr<sharing::RecordStore> records;
-  std::unique_ptr<sharing::Bridge> bridge;
-  std::unique_ptr<sharing::SharingService> service;
+  std::unique_ptr<sharing::SiteSharing> sharing;
   std::map<std::string, json::object> latest;  // the objects as its cluster last returned them
 };
 
@@ -132,7 +130,7 @@ double percentile(std::vector<double> v, double p) {
 std::uint64_t bytes_sent(const std::vector<std::unique_ptr<Site>>& sites) {
   std::uint64_t total = 0;
   for (const auto& s : sites) {
-    for (const auto& t : s->service->traffic()) {
+    for (const auto& t : s->sharing->service().traffic()) {
       total += t.bytes_sent;
     }
   }
@@ -235,26 +233,10 @@ int main(int argc, char** argv) {
       fail(records.error());
     }
     s.records = std::move(*records);
-    Site* self = &s;
-    s.bridge = sharing::Bridge::start(
-        io, s.kube, {},
-        [self](const std::string& g, const sharing::ObjectKey& k, std::optional<json::object> o) {
-          self->service->local_change(g, k, std::move(o));
-        },
-        [self](const std::string& g, const std::string& prefix,
-               std::vector<std::pair<sharing::ObjectKey, json::object>> items) {
-          self->service->local_snapshot(g, prefix, std::move(items));
-        });
     sharing::SharingService::Options so;
     so.site = s.name;
-    sharing::SharingService::Hooks hooks;
-    hooks.write = [self](const std::string& g, const sharing::LocalWrite& w) {
-      self->bridge->write(g, w);
-    };
-    hooks.joined = [self](const std::string& g) { self->bridge->follow(g); };
-    hooks.left = [self](const std::string& g) { self->bridge->unfollow(g); };
-    s.service = sharing::SharingService::start(io, *s.node, *s.records, sharing::kube_list_shape,
-                                               so, std::move(hooks));
+    s.sharing = sharing::SiteSharing::start(io, *s.node, *s.records, s.kube,
+                                            sharing::kube_list_shape, so, {});
   }
   auto all_connected = [&](bool want) {
     for (const auto& s : sites) {
@@ -291,7 +273,7 @@ int main(int argc, char** argv) {
       fail("creating the objects");
     }
   }
-  paris.service->share("namespace/bench", {"nantes", "rennes"});
+  paris.sharing->service().share("namespace/bench", {"nantes", "rennes"});
   wait_until(
       [&] {
         return data_at(io, *sites[1]).size() == static_cast<std::size_t>(objects) &&
@@ -306,7 +288,7 @@ int main(int argc, char** argv) {
   wait_until([&] { return all_connected(false); }, 20s, "the cut");
   std::vector<std::uint64_t> outbox_before(3);
   for (int a = 0; a < 3; ++a) {
-    for (const auto& g : sites[a]->service->status()) {
+    for (const auto& g : sites[a]->sharing->service().status()) {
       outbox_before[a] += g.outbox;
     }
     const auto r = call(io, *sites[a], "GET", kConfigMaps);
@@ -343,7 +325,7 @@ int main(int argc, char** argv) {
       [&] {
         for (int a = 0; a < 3; ++a) {
           std::uint64_t outbox = 0;
-          for (const auto& g : sites[a]->service->status()) {
+          for (const auto& g : sites[a]->sharing->service().status()) {
             outbox += g.outbox;
           }
           if (outbox < outbox_before[a] + made[a]) {
@@ -443,7 +425,7 @@ int main(int argc, char** argv) {
   wait_until(
       [&] {
         for (const auto& s : sites) {
-          for (const auto& g : s->service->status()) {
+          for (const auto& g : s->sharing->service().status()) {
             if (g.outbox != 0) {
               return false;
             }
@@ -489,8 +471,8 @@ int main(int argc, char** argv) {
   std::uint64_t writes = 0;
   std::uint64_t conflicts = 0;
   for (const auto& s : sites) {
-    writes += s->bridge->counters().writes.load();
-    conflicts += s->bridge->counters().write_conflicts.load();
+    writes += s->sharing->bridge().counters().writes.load();
+    conflicts += s->sharing->bridge().counters().write_conflicts.load();
   }
   std::fprintf(stderr, "bridge writes %llu, retried after a conflict %llu\n",
                static_cast<unsigned long long>(writes), static_cast<unsigned long long>(conflicts));
@@ -505,8 +487,7 @@ int main(int argc, char** argv) {
       percentile(propagation, 0.5), percentile(propagation, 0.99));
 
   for (auto& s : sites) {
-    s->service.reset();
-    s->bridge.reset();
+    s->sharing.reset();
   }
   for (auto& s : sites) {
     s->node.reset();

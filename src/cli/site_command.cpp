@@ -9,10 +9,9 @@
 #include "archipel/proxy/remote.hpp"
 #include "archipel/proxy/sites.hpp"
 #include "archipel/proxy/upstream.hpp"
-#include "archipel/sharing/bridge.hpp"
 #include "archipel/sharing/metrics.hpp"
 #include "archipel/sharing/schema.hpp"
-#include "archipel/sharing/service.hpp"
+#include "archipel/sharing/site_sharing.hpp"
 #include "archipel/sharing/store.hpp"
 #include "archipel/site/config.hpp"
 #include "cli/commands.hpp"
@@ -110,7 +109,7 @@ class SiteServices {
       }
       proxy_metrics_.render(text);
       if (sharing_) {
-        sharing::render_metrics(*sharing_, *bridge_, text);
+        sharing::render_metrics(sharing_->service(), sharing_->bridge(), text);
       }
       return text.take();
     };
@@ -135,7 +134,6 @@ class SiteServices {
     front_door_.reset();
     shared_objects_.reset();
     sharing_.reset();  // waits for its strand: the io_context still runs
-    bridge_.reset();
     records_.reset();
     node_.reset();
     guard_.reset();
@@ -192,7 +190,7 @@ class SiteServices {
                                     const std::vector<std::string>& where) {
       if (sharing_ &&
           std::find(shared_kinds_.begin(), shared_kinds_.end(), resource) != shared_kinds_.end()) {
-        sharing_->share_among(resource + "/" + ns + "/" + name, where);
+        sharing_->service().share_among(resource + "/" + ns + "/" + name, where);
       }
     };
     std::vector<std::string> peer_names;
@@ -230,32 +228,17 @@ class SiteServices {
     bridge.local_fields = config.sharing.local_fields;
     shared_kinds_ = bridge.shared_kinds;
     const std::vector<std::string> kinds = shared_kinds_;
-    bridge_ = sharing::Bridge::start(
-        io_, proxy::kube_client(local_), std::move(bridge),
-        [this](const std::string& group, const sharing::ObjectKey& key,
-               std::optional<boost::json::object> observed) {
-          sharing_->local_change(group, key, std::move(observed));
-        },
-        [this](const std::string& group, const std::string& prefix,
-               std::vector<std::pair<sharing::ObjectKey, boost::json::object>> items) {
-          sharing_->local_snapshot(group, prefix, std::move(items));
-        });
     sharing::SharingService::Options options;
     options.site = config.name;
-    sharing::SharingService::Hooks hooks;
-    hooks.write = [this](const std::string& group, const sharing::LocalWrite& w) {
-      bridge_->write(group, w);
-    };
-    hooks.joined = [this](const std::string& group) { bridge_->follow(group); };
-    hooks.left = [this](const std::string& group) { bridge_->unfollow(group); };
-    sharing_ = sharing::SharingService::start(io_, *node_, *records_, sharing::kube_list_shape,
-                                              std::move(options), std::move(hooks));
+    sharing_ = sharing::SiteSharing::start(io_, *node_, *records_, proxy::kube_client(local_),
+                                           sharing::kube_list_shape, std::move(options),
+                                           std::move(bridge));
     std::vector<std::string> sites{config.name};
     for (const site::PeerConfig& p : config.peers) {
       sites.push_back(p.name);
     }
-    shared_objects_ =
-        std::make_unique<proxy::SharedObjects>(*sharing_, config.name, std::move(sites), kinds);
+    shared_objects_ = std::make_unique<proxy::SharedObjects>(sharing_->service(), config.name,
+                                                             std::move(sites), kinds);
     spdlog::info("sharing: store in {}", config.data_dir.string());
     return kExitOk;
   }
@@ -325,8 +308,7 @@ class SiteServices {
   std::unique_ptr<proxy::Proxy> proxy_;
   std::vector<std::string> shared_kinds_;
   std::unique_ptr<sharing::RecordStore> records_;
-  std::unique_ptr<sharing::Bridge> bridge_;
-  std::unique_ptr<sharing::SharingService> sharing_;
+  std::unique_ptr<sharing::SiteSharing> sharing_;
   std::unique_ptr<proxy::SharedObjects> shared_objects_;
   std::unique_ptr<proxy::FrontDoor> front_door_;
   std::vector<std::thread> threads_;

@@ -8,7 +8,8 @@
 #include "archipel/cluster/store.hpp"
 #include "archipel/proxy/kube_client.hpp"
 #include "archipel/sharing/schema.hpp"
-#include "archipel/sharing/service.hpp"
+#include "archipel/sharing/site_sharing.hpp"
+#include "json_canonical.hpp"
 #include "peer/two_sites.hpp"
 
 #include <boost/json/parse.hpp>
@@ -56,40 +57,21 @@ class Site {
   }
 
   // The site's sharing (service and bridge) stops; its cluster and store stay.
-  void stop_sharing() {
-    service_.reset();
-    bridge_.reset();
-  }
+  void stop_sharing() { sharing_.reset(); }
 
   void start_sharing(peer::PeerNode& node) {
     Bridge::Options bo;
     bo.retry = 20ms;
     bo.local_fields = local_fields;
-    bridge_ = Bridge::start(
-        io_, kube_, bo,
-        [this](const std::string& group, const ObjectKey& key,
-               std::optional<json::object> observed) {
-          service_->local_change(group, key, std::move(observed));
-        },
-        [this](const std::string& group, const std::string& prefix,
-               std::vector<std::pair<ObjectKey, json::object>> items) {
-          service_->local_snapshot(group, prefix, std::move(items));
-        });
     SharingService::Options so;
     so.site = name_;
     so.tick = 10ms;
-    SharingService::Hooks hooks;
-    hooks.write = [this](const std::string& group, const LocalWrite& w) {
-      bridge_->write(group, w);
-    };
-    hooks.joined = [this](const std::string& group) { bridge_->follow(group); };
-    hooks.left = [this](const std::string& group) { bridge_->unfollow(group); };
-    service_ = SharingService::start(io_, node, *records_, kube_list_shape, so, std::move(hooks));
+    sharing_ = SiteSharing::start(io_, node, *records_, kube_, kube_list_shape, so, bo);
   }
 
   std::vector<std::string> local_fields;  // for the next start_sharing
-  SharingService& service() { return *service_; }
-  const Bridge::Counters& counters() { return bridge_->counters(); }
+  SharingService& service() { return sharing_->service(); }
+  const Bridge::Counters& counters() { return sharing_->bridge().counters(); }
 
   // A request to this site's Kubernetes, as kubectl would make it.
   KubeClient::Reply call(std::string method, std::string target, std::string body = {}) {
@@ -114,35 +96,13 @@ class Site {
   std::unique_ptr<cluster::ApiServer> server_;
   std::shared_ptr<KubeClient> kube_;
   std::unique_ptr<RecordStore> records_;
-  std::unique_ptr<SharingService> service_;
-  std::unique_ptr<Bridge> bridge_;
+  std::unique_ptr<SiteSharing> sharing_;
 };
 
 constexpr const char* kConfigMaps = "/api/v1/namespaces/team-a/configmaps";
 constexpr const char* kDeployments = "/apis/apps/v1/namespaces/team-a/deployments";
 
-// The same JSON whatever the order of object members.
-json::value canonical(const json::value& v) {
-  if (const json::object* o = v.if_object()) {
-    std::map<std::string_view, const json::value*> sorted;
-    for (const auto& [k, x] : *o) {
-      sorted[k] = &x;
-    }
-    json::object out;
-    for (const auto& [k, x] : sorted) {
-      out.emplace(k, canonical(*x));
-    }
-    return out;
-  }
-  if (const json::array* a = v.if_array()) {
-    json::array out;
-    for (const json::value& x : *a) {
-      out.push_back(canonical(x));
-    }
-    return out;
-  }
-  return v;
-}
+using testing::canonical;
 
 std::string data_of(const std::optional<json::object>& o) {
   return o && o->contains("data") ? json::serialize(canonical(o->at("data"))) : "";

@@ -6,6 +6,7 @@
 #include "archipel/sharing/replica.hpp"
 
 #include "archipel/sharing/schema.hpp"
+#include "json_canonical.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/json/parse.hpp>
@@ -27,28 +28,7 @@ json::object config_map(std::string_view name, json::object data) {
                       {"data", std::move(data)}};
 }
 
-// The same JSON whatever the order of object members (for comparisons that print well).
-json::value canonical(const json::value& v) {
-  if (const json::object* o = v.if_object()) {
-    std::map<std::string_view, const json::value*> sorted;
-    for (const auto& [k, x] : *o) {
-      sorted[k] = &x;
-    }
-    json::object out;
-    for (const auto& [k, x] : sorted) {
-      out.emplace(k, canonical(*x));
-    }
-    return out;
-  }
-  if (const json::array* a = v.if_array()) {
-    json::array out;
-    for (const json::value& x : *a) {
-      out.push_back(canonical(x));
-    }
-    return out;
-  }
-  return v;
-}
+using testing::canonical;
 
 class Network {
  public:
