@@ -98,6 +98,7 @@ struct ShareOptions {
   std::string namespace_name;     ///< -n: the object's namespace
   std::string with;               ///< share: the sites, 'nantes & rennes'
   std::string from;               ///< unshare: the sites to stop sharing with (empty: all)
+  bool delete_copies = false;     ///< unshare: the sites removed delete their copies
   std::string server;             ///< the site's front door URL (default: $ARCHIPEL_SERVER)
   std::filesystem::path token_file;
   std::filesystem::path ca_file;

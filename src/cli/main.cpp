@@ -128,6 +128,8 @@ int main(int argc, char** argv) {
   add_share_options(unshare_cmd);
   unshare_cmd->add_option("--from", share.from,
                           "only with these sites: 'nantes & rennes' (default: every other)");
+  unshare_cmd->add_flag("--delete-copies", share.delete_copies,
+                        "the sites removed delete their copies (default: they keep them)");
 
   try {
     app.parse(argc, argv);

@@ -245,8 +245,9 @@ int unshare(const ShareOptions& o) {
   }
   const std::string path =
       std::string(kCollection) + "/" + proxy::shared_object_name(target->group());
+  const std::string copies = o.delete_copies ? "?removedCopies=Delete" : "";
   if (o.from.empty()) {
-    return finish(call(o, "DELETE", path, ""), "now only at");
+    return finish(call(o, "DELETE", path + copies, ""), "now only at");
   }
   auto from = sites_of(o.from, "--from");
   if (!from) {
@@ -266,7 +267,7 @@ int unshare(const ShareOptions& o) {
   }
   shared.as_object()["spec"].as_object()["sites"] = std::move(kept);
   shared.as_object().erase("status");
-  return finish(call(o, "PUT", path, json::serialize(shared)), "shared by");
+  return finish(call(o, "PUT", path + copies, json::serialize(shared)), "shared by");
 }
 
 }  // namespace archipel::cli

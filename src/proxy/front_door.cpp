@@ -265,8 +265,11 @@ Routed route(const Incoming& in, const FrontDoor::Services& services) {
       (path.size() == kSharedPath.size() || path[kSharedPath.size()] == '/')) {
     const std::string_view name =
         std::string_view(path).substr(std::min(path.size(), kSharedPath.size() + 1));
-    auto r = services.shared->handle(in.request.method, name, in.request.body,
-                                     wants_table(in.request.header("Accept")));
+    const std::size_t question = target.find('?');
+    auto r = services.shared->handle(
+        in.request.method, name,
+        question == std::string_view::npos ? std::string_view() : target.substr(question + 1),
+        in.request.body, wants_table(in.request.header("Accept")));
     if (!r) {
       return status_reply(r.error());
     }

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <optional>
 
 namespace archipel::proxy {
@@ -225,7 +226,21 @@ SharedObjects::SharedObjects(sharing::SharingService& service, std::string self,
 }
 
 boost::system::result<SharedObjects::Reply, kube::Status> SharedObjects::handle(
-    std::string_view method, std::string_view name, std::string_view body, bool as_table) const {
+    std::string_view method, std::string_view name, std::string_view query, std::string_view body,
+    bool as_table) const {
+  bool delete_copies = false;
+  for (std::string_view rest = query; !rest.empty();) {
+    const std::string_view param = rest.substr(0, rest.find('&'));
+    rest.remove_prefix(std::min(rest.size(), param.size() + 1));
+    if (param.starts_with("removedCopies=")) {
+      const std::string_view v = param.substr(param.find('=') + 1);
+      if (v != "Delete" && v != "Keep") {
+        return kube::Status::bad_request("removedCopies: Keep or Delete, not '" + std::string(v) +
+                                         "'");
+      }
+      delete_copies = v == "Delete";
+    }
+  }
   // A group left with this site alone is shared with nobody: not shown (its replica stays,
   // to tell sites that were removed while away, and to number a later share after it).
   std::vector<sharing::GroupStatus> groups = service_.status();
@@ -299,6 +314,14 @@ boost::system::result<SharedObjects::Reply, kube::Status> SharedObjects::handle(
     sites.push_back(self_);
     std::sort(sites.begin(), sites.end());
     sites.erase(std::unique(sites.begin(), sites.end()), sites.end());
+    std::vector<std::string> removed;
+    if (existing != nullptr) {
+      std::set_difference(existing->members.begin(), existing->members.end(), sites.begin(),
+                          sites.end(), std::back_inserter(removed));
+    }
+    if (!removed.empty()) {
+      service_.unshare(t.group, removed, delete_copies);
+    }
     service_.share(t.group, sites);
     return Reply{method == "POST" && existing == nullptr ? 201U : 200U,
                  json::serialize(to_object(t, sites, nullptr))};
@@ -309,7 +332,7 @@ boost::system::result<SharedObjects::Reply, kube::Status> SharedObjects::handle(
     if (name.empty() || !t) {
       return not_found();
     }
-    service_.unshare(g->id, {});
+    service_.unshare(g->id, {}, delete_copies);
     return Reply{200, json::serialize(to_object(*t, {self_}, nullptr))};
   }
   return kube::Status::method_not_allowed("sharedobjects: " + std::string(method) +

@@ -24,6 +24,7 @@ constexpr std::string_view kObserved = "k/";
 constexpr std::string_view kExpected = "e/";
 constexpr std::string_view kPeer = "p/";
 constexpr std::string_view kSpec = "g";
+constexpr std::string_view kDropCopies = "d";  // the membership asks removed sites to delete
 // Writes remembered as in flight per object; older ones are taken as never showing.
 constexpr std::size_t kMaxExpected = 8;
 
@@ -75,8 +76,9 @@ std::optional<json::object> parse_object(std::string_view text) {
   return std::move(v.as_object());
 }
 
-void set_membership(wire::GroupMessage& m, const GroupSpec& spec) {
+void set_membership(wire::GroupMessage& m, const GroupSpec& spec, bool delete_copies = false) {
   wire::Membership* w = m.mutable_membership();
+  w->set_removed_delete_copies(delete_copies);
   w->set_epoch(spec.epoch);
   w->set_by(spec.by);
   for (const std::string& site : spec.members) {
@@ -254,14 +256,15 @@ void GroupReplica::send_ack(const std::string& peer, std::uint64_t seq) {
   send(peer, m.SerializeAsString());
 }
 
-void GroupReplica::set_members(std::vector<std::string> members) {
+void GroupReplica::set_members(std::vector<std::string> members, bool delete_copies) {
   std::sort(members.begin(), members.end());
   members.erase(std::unique(members.begin(), members.end()), members.end());
   GroupSpec next{spec_.id, std::move(members), spec_.epoch + 1, self_};
+  drop_copies_ = delete_copies;
   // Everyone concerned hears of it: the members staying, those added, those removed.
   wire::GroupMessage m;
   m.set_group(spec_.id);
-  set_membership(m, next);
+  set_membership(m, next, drop_copies_);
   for (const auto& [name, p] : peers_) {
     if (p.connected) {
       send(name, m.SerializeAsString());
@@ -293,6 +296,8 @@ void GroupReplica::adopt(GroupSpec next) {
 
 void GroupReplica::persist_spec() {
   records_.push_back({std::string(kSpec), encode_spec(spec_)});
+  records_.push_back(
+      {std::string(kDropCopies), drop_copies_ ? std::optional<std::string>("1") : std::nullopt});
 }
 
 void GroupReplica::add_member(std::string_view site) {
@@ -340,7 +345,7 @@ void GroupReplica::connected(std::string_view peer) {
   wire::GroupMessage m;
   m.set_group(spec_.id);
   m.mutable_resume()->set_received(p.received);
-  set_membership(m, spec_);
+  set_membership(m, spec_, drop_copies_);
   send(it->first, m.SerializeAsString());
 }
 
@@ -428,6 +433,7 @@ boost::system::result<void, ProtocolError> GroupReplica::receive(std::string_vie
     GroupSpec next{spec_.id, {in.begin(), in.end()}, m.membership().epoch(), m.membership().by()};
     std::sort(next.members.begin(), next.members.end());
     next.members.erase(std::unique(next.members.begin(), next.members.end()), next.members.end());
+    drop_copies_ = m.membership().removed_delete_copies();
     adopt(std::move(next));
     if (left()) {
       return {};  // the owner drops this replica
@@ -438,7 +444,7 @@ boost::system::result<void, ProtocolError> GroupReplica::receive(std::string_vie
     // Tell it who the members are: a site removed while away learns it on its next resume.
     wire::GroupMessage out;
     out.set_group(spec_.id);
-    set_membership(out, spec_);
+    set_membership(out, spec_, drop_copies_);
     send(std::string(peer), out.SerializeAsString());
     return ProtocolError{"sharing: " + std::string(peer) + " is not a member of group " + spec_.id};
   }
@@ -459,7 +465,7 @@ boost::system::result<void, ProtocolError> GroupReplica::receive(std::string_vie
         reply.set_group(spec_.id);
         reply.mutable_resume()->set_received(p.received);
         reply.mutable_resume()->set_reply(true);
-        set_membership(reply, spec_);
+        set_membership(reply, spec_, drop_copies_);
         send(name, reply.SerializeAsString());
       }
       send_missing(name, p);
@@ -581,6 +587,8 @@ boost::system::result<GroupReplica, ProtocolError> GroupReplica::recover(
     const std::string& value = *rec.value;
     if (key == kSpec) {
       continue;
+    } else if (key == kDropCopies) {
+      r.drop_copies_ = value == "1";
     } else if (key == kMeta) {
       if (!parse_u64(value, r.last_seq_)) {
         return corrupt(rec.key);

@@ -256,6 +256,13 @@ void after_step(const std::shared_ptr<Core>& c, const std::string& id) {
   if (g.left()) {
     (void)g.take_records();
     (void)g.take_local_writes();
+    if (g.delete_copies_on_leaving() && c->hooks.write) {
+      for (const ObjectKey& key : g.keys()) {
+        if (g.shown(key)) {
+          c->hooks.write(id, LocalWrite{key, std::nullopt});
+        }
+      }
+    }
     for (PeerMessage& m : g.take_messages()) {
       if (auto link = c->links.find(m.peer); link != c->links.end() && link->second.stream) {
         link->second.queue.push_back(std::move(m.bytes));
@@ -511,27 +518,28 @@ class SharingServiceImpl final : public SharingService {
     });
   }
 
-  void unshare(std::string group, std::vector<std::string> sites) override {
-    asio::post(core_->strand, [c = core_, group = std::move(group), sites = std::move(sites)] {
-      auto it = c->groups.find(group);
-      if (c->stopped || it == c->groups.end()) {
-        return;
-      }
-      std::vector<std::string> members;
-      for (const std::string& m : it->second->spec().members) {
-        const bool removed = sites.empty()
-                                 ? m != c->options.site
-                                 : std::find(sites.begin(), sites.end(), m) != sites.end();
-        if (!removed || m == c->options.site) {
-          members.push_back(m);
-        }
-      }
-      if (members != it->second->spec().members) {
-        it->second->set_members(std::move(members));
-      }
-      after_step(c, group);
-      publish_status(*c);
-    });
+  void unshare(std::string group, std::vector<std::string> sites, bool delete_copies) override {
+    asio::post(core_->strand,
+               [c = core_, group = std::move(group), sites = std::move(sites), delete_copies] {
+                 auto it = c->groups.find(group);
+                 if (c->stopped || it == c->groups.end()) {
+                   return;
+                 }
+                 std::vector<std::string> members;
+                 for (const std::string& m : it->second->spec().members) {
+                   const bool removed =
+                       sites.empty() ? m != c->options.site
+                                     : std::find(sites.begin(), sites.end(), m) != sites.end();
+                   if (!removed || m == c->options.site) {
+                     members.push_back(m);
+                   }
+                 }
+                 if (members != it->second->spec().members) {
+                   it->second->set_members(std::move(members), delete_copies);
+                 }
+                 after_step(c, group);
+                 publish_status(*c);
+               });
   }
 
   void local_change(std::string group, ObjectKey key,

@@ -217,6 +217,12 @@ echo "     (${#acked[@]} adds acknowledged of 72)"
 check some-adds-acknowledged 0 'yes' -- bash -c "(( ${#acked[@]} >= 48 )) && echo yes"
 for s in "${sites[@]}"; do eventually "jepsen-every-ack-at-$s" holds_all "$s"; done
 
+# rennes is removed from jepsen and told to delete its copies; the others keep theirs.
+check unshare-delete-copies 0 'namespace.jepsen shared by nantes, paris' -- \
+  "$bin" unshare namespace jepsen --from rennes --delete-copies --server "http://127.0.0.1:${api[paris]}"
+eventually rennes-copy-deleted bash -c "! kubectl --server http://127.0.0.1:${api[rennes]} -n jepsen get configmap set"
+check nantes-keeps-jepsen 0 '^set$' -- k nantes -n jepsen get configmap set -o jsonpath='{.metadata.name}'
+
 echo "$passed passed, $failures failed"
 if ((failures)); then
   for s in "${sites[@]}"; do

@@ -176,7 +176,7 @@ TEST_F(Sharing, AnInvitedSiteJoinsAndLeavesWhenTheGroupDropsIt) {
   paris_site_->edit(kApp, [](json::object& o) { o["data"].as_object()["color"] = "red"; });
   ASSERT_TRUE(eventually([&] { return nantes_site_->has(kApp, "color"); }));
 
-  paris_site_->service().unshare(kGroup.id, {"nantes"});
+  paris_site_->service().unshare(kGroup.id, {"nantes"}, /*delete_copies=*/false);
   ASSERT_TRUE(eventually([&] { return !nantes_site_->in_group(kGroup.id); }));
   EXPECT_TRUE(nantes_site_->has(kApp, "color"));  // its copy stays
   paris_site_->edit(kApp, [](json::object& o) { o["data"].as_object()["later"] = "x"; });
@@ -186,6 +186,20 @@ TEST_F(Sharing, AnInvitedSiteJoinsAndLeavesWhenTheGroupDropsIt) {
   }));
   EXPECT_FALSE(nantes_site_->has(kApp, "later"));
   auto stored = nantes_site_->store().groups();  // a restart would not resume it
+  ASSERT_TRUE(stored);
+  EXPECT_TRUE(stored->empty());
+}
+
+TEST_F(Sharing, ASiteRemovedWithItsCopiesDeletedDeletesThem) {
+  ASSERT_TRUE(eventually([&] { return nantes_site_->in_group(kGroup.id); }));
+  paris_site_->edit(kApp, [](json::object& o) { o["data"].as_object()["color"] = "red"; });
+  ASSERT_TRUE(eventually([&] { return nantes_site_->has(kApp, "color"); }));
+
+  paris_site_->service().unshare(kGroup.id, {"nantes"}, /*delete_copies=*/true);
+  ASSERT_TRUE(eventually([&] { return !nantes_site_->in_group(kGroup.id); }));
+  ASSERT_TRUE(eventually([&] { return nantes_site_->data(kApp).empty(); }));
+  EXPECT_TRUE(paris_site_->has(kApp, "color"));  // the site that stays keeps its objects
+  auto stored = nantes_site_->store().groups();
   ASSERT_TRUE(stored);
   EXPECT_TRUE(stored->empty());
 }

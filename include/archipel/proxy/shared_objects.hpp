@@ -8,6 +8,8 @@
 //   PUT    /apis/archipel.io/v1/sharedobjects/NAME     sets the group's sites
 //   DELETE /apis/archipel.io/v1/sharedobjects/NAME     stops sharing with every other site
 //
+// Sites removed (PUT, DELETE) keep their copies; with ?removedCopies=Delete they delete them.
+//
 // A SharedObject names what is shared in its spec: {resource: "namespaces", name: "team-a"}
 // (the namespace's objects of the shared kinds) or {resource: "configmaps", namespace:
 // "team-a", name: "app"} (one object), and with whom: sites. Its name is derived from that
@@ -37,10 +39,11 @@ class SharedObjects {
   SharedObjects(sharing::SharingService& service, std::string self, std::vector<std::string> sites,
                 std::vector<std::string> shared_kinds);
 
-  /// Serves `method` on the collection (`name` empty) or one SharedObject. Errors are
-  /// Kubernetes Statuses.
+  /// Serves `method` on the collection (`name` empty) or one SharedObject; `query` is the
+  /// request's query string (without '?'). Errors are Kubernetes Statuses.
   [[nodiscard]] boost::system::result<Reply, kube::Status> handle(std::string_view method,
                                                                   std::string_view name,
+                                                                  std::string_view query,
                                                                   std::string_view body,
                                                                   bool as_table) const;
 

@@ -133,10 +133,13 @@ class GroupReplica {
   /// every one it knew, and sent to every peer, old and new). A site added gets full states
   /// of every object once connected; a site removed is sent nothing more (but this change),
   /// its messages are refused, and its acknowledgements no longer hold back the outbox.
-  void set_members(std::vector<std::string> members);
+  /// `delete_copies`: the sites removed delete their copies of the group's objects.
+  void set_members(std::vector<std::string> members, bool delete_copies = false);
   /// This site is no longer a member (a peer's newer membership left it out): the owner drops
   /// the replica.
   [[nodiscard]] bool left() const noexcept;
+  /// It left, and the membership that removed it asks it to delete its copies.
+  [[nodiscard]] bool delete_copies_on_leaving() const noexcept { return left() && drop_copies_; }
 
   /// A connection to `peer` is up (after being down): resume with it.
   void connected(std::string_view peer);
@@ -211,6 +214,7 @@ class GroupReplica {
   std::map<ObjectKey, Shared> objects_;
   std::deque<Entry> outbox_;
   std::uint64_t last_seq_ = 0;  // our latest delta's number
+  bool drop_copies_ = false;    // the latest membership asks removed sites to delete copies
   std::map<std::string, Peer, std::less<>> peers_;
   std::set<ObjectKey, std::less<>> conflicted_;
   std::set<ObjectKey, std::less<>> dirty_;  // objects whose state changed since take_records()

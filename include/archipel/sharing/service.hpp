@@ -75,8 +75,9 @@ class SharingService {
   virtual void share_among(std::string group, std::vector<std::string> members) = 0;
 
   /// Stops sharing `group` with `sites` (empty: with every other member). They are told and
-  /// leave the group, keeping their copies. Thread-safe.
-  virtual void unshare(std::string group, std::vector<std::string> sites) = 0;
+  /// leave the group, keeping their copies, or deleting them with `delete_copies`.
+  /// Thread-safe.
+  virtual void unshare(std::string group, std::vector<std::string> sites, bool delete_copies) = 0;
 
   /// The site's Kubernetes now holds `observed` for `key` of `group` (nullopt: nothing).
   /// Thread-safe.
