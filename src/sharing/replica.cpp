@@ -190,7 +190,7 @@ void GroupReplica::local_change(const ObjectKey& key, const std::optional<json::
   records_.push_back({outbox_key(last_seq_), key + '\0' + crdt::encode(delta)});
   records_.push_back({std::string(kMeta), std::to_string(last_seq_)});
   drop_acknowledged();  // a group with no other member keeps nothing
-  show(key, s);  // concurrent changes the local Kubernetes has not been given yet
+  show(key, s);         // concurrent changes the local Kubernetes has not been given yet
   persist_object(key, s);
 }
 
