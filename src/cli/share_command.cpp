@@ -5,6 +5,7 @@
 #include "archipel/kube/resource.hpp"
 #include "archipel/proxy/shared_objects.hpp"
 #include "archipel/proxy/upstream.hpp"
+#include "archipel/sharing/bridge.hpp"
 #include "archipel/site/config.hpp"
 #include "cli/commands.hpp"
 
@@ -26,8 +27,7 @@ struct Target {
   std::string namespace_name;
   std::string name;
   [[nodiscard]] std::string group() const {
-    return resource == "namespaces" ? "namespace/" + name
-                                    : resource + "/" + namespace_name + "/" + name;
+    return sharing::group_id(resource, namespace_name, name);
   }
 };
 

@@ -190,7 +190,7 @@ class SiteServices {
                                     const std::vector<std::string>& where) {
       if (sharing_ &&
           std::find(shared_kinds_.begin(), shared_kinds_.end(), resource) != shared_kinds_.end()) {
-        sharing_->service().share_among(resource + "/" + ns + "/" + name, where);
+        sharing_->service().share_among(sharing::group_id(resource, ns, name), where);
       }
     };
     std::vector<std::string> peer_names;

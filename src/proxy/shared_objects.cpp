@@ -27,24 +27,14 @@ struct Target {
 };
 
 std::optional<Target> target_of(std::string_view group) {
-  const std::size_t a = group.find('/');
-  if (a == std::string_view::npos) {
+  auto sel = sharing::Selection::of_group(group, {});
+  if (!sel) {
     return std::nullopt;
   }
-  Target t{std::string(group), {}, {}, {}};
-  if (group.substr(0, a) == "namespace") {
-    t.resource = "namespaces";
-    t.name = group.substr(a + 1);
-    return t;
+  if (sel->name.empty()) {  // a namespace
+    return Target{std::string(group), "namespaces", {}, sel->namespace_name};
   }
-  const std::size_t b = group.find('/', a + 1);
-  if (b == std::string_view::npos) {
-    return std::nullopt;
-  }
-  t.resource = group.substr(0, a);
-  t.namespace_name = group.substr(a + 1, b - a - 1);
-  t.name = group.substr(b + 1);
-  return t;
+  return Target{std::string(group), sel->resources.front(), sel->namespace_name, sel->name};
 }
 
 std::string rfc3339_ms(std::int64_t ms) {
@@ -181,10 +171,8 @@ boost::system::result<std::pair<Target, std::vector<std::string>>, kube::Status>
     if (!t.namespace_name.empty()) {
       return invalid("spec.namespace: a shared namespace is named by spec.name");
     }
-    t.group = "namespace/" + t.name;
-  } else {
-    t.group = t.resource + "/" + t.namespace_name + "/" + t.name;
   }
+  t.group = sharing::group_id(t.resource, t.namespace_name, t.name);
   if (auto sel = sharing::Selection::of_group(t.group, shared_kinds); !sel) {
     return invalid(sel.error());
   }

@@ -146,6 +146,14 @@ json::object reported(json::object o, const std::vector<std::string>& local_fiel
   return o;
 }
 
+// `o` as the replicated object carries it: a list's items and some answers lack apiVersion
+// and kind.
+json::object& typed(json::object& o, const kube::ResourceType& t) {
+  o["apiVersion"] = t.api_version();
+  o["kind"] = t.kind;
+  return o;
+}
+
 // What to write: the group's object (its intent) over what Kubernetes holds, which keeps all
 // that is not replicated, and the fields this site keeps to itself. managedFields is left out:
 // the server keeps its own.
@@ -267,9 +275,7 @@ awaitable<void> watch_collection(std::shared_ptr<Core> c, std::string group, std
         continue;
       }
       json::object o = item.as_object();
-      // A list's items lack apiVersion and kind; the replicated object carries them.
-      o["apiVersion"] = type->api_version();
-      o["kind"] = type->kind;
+      typed(o, *type);
       ObjectKey key = prefix + std::string(name_of(o));
       c->live[key] = o;
       snapshot.emplace_back(std::move(key), reported(std::move(o), c->options.local_fields));
@@ -312,9 +318,7 @@ awaitable<void> watch_collection(std::shared_ptr<Core> c, std::string group, std
           c->live.erase(key);
           c->report(group, key, std::nullopt);
         } else {
-          o["apiVersion"] = type->api_version();
-          o["kind"] = type->kind;
-          c->live[key] = o;
+          c->live[key] = typed(o, *type);
           c->report(group, key, reported(std::move(o), c->options.local_fields));
         }
         return true;
@@ -366,9 +370,7 @@ awaitable<void> refresh(std::shared_ptr<Core> c, ObjectKey key, std::string path
   boost::system::error_code ec;
   json::value v = json::parse(r->body, ec);
   if (r->status == 200 && !ec && v.is_object()) {
-    v.as_object()["apiVersion"] = t->api_version();
-    v.as_object()["kind"] = t->kind;
-    c->live[key] = std::move(v.as_object());
+    c->live[key] = std::move(typed(v.as_object(), *t));
   }
 }
 
@@ -428,9 +430,7 @@ awaitable<Outcome> write_once(std::shared_ptr<Core> c, ObjectKey key, Core::Pend
     boost::system::error_code ec;
     json::value v = json::parse(r->body, ec);
     if (!ec && v.is_object()) {
-      v.as_object()["apiVersion"] = t->api_version();
-      v.as_object()["kind"] = t->kind;
-      c->live[key] = std::move(v.as_object());
+      c->live[key] = std::move(typed(v.as_object(), *t));
     }
     co_return Outcome::kDone;
   }
@@ -537,6 +537,13 @@ boost::system::result<Selection, std::string> Selection::of_group(
     return invalid("'" + s.namespace_name + "' is not a namespace name");
   }
   return s;
+}
+
+std::string group_id(std::string_view resource, std::string_view ns, std::string_view name) {
+  if (resource == "namespaces") {
+    return "namespace/" + std::string(name);
+  }
+  return std::string(resource) + '/' + std::string(ns) + '/' + std::string(name);
 }
 
 std::optional<ObjectKey> object_key(std::string_view plural, std::string_view ns,

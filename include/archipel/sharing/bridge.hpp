@@ -75,6 +75,11 @@ struct Selection {
       std::string_view group, const std::vector<std::string>& shared_kinds);
 };
 
+/// The id of the group sharing `name` of `resource` in `ns`: "namespace/<name>" for the
+/// resource "namespaces", "<resource>/<ns>/<name>" otherwise (what Selection::of_group reads).
+[[nodiscard]] std::string group_id(std::string_view resource, std::string_view ns,
+                                   std::string_view name);
+
 /// The plurals a shared namespace carries unless configured otherwise.
 [[nodiscard]] std::vector<std::string> default_shared_kinds();
 
