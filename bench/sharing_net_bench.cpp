@@ -12,8 +12,9 @@
 // 4. Steady state: one edit at paris, the time until nantes's cluster shows it (polled every
 //    millisecond), SAMPLES times.
 //
-// Usage: sharing_net_bench [--objects N] [--edits N] [--rtt-ms N] [--samples N]; prints one
-// JSON line.
+// Usage: sharing_net_bench [--objects N] [--edits N] [--rtt-ms N] [--samples N] [--trace];
+// prints one JSON line (reconnected_ms: from the heal until every peer connection is back).
+// --trace prints the catch-up's timeline to stderr every 100 ms.
 
 #include "archipel/cluster/api.hpp"
 #include "archipel/cluster/api_server.hpp"
@@ -137,6 +138,32 @@ std::uint64_t bytes_sent(const std::vector<std::unique_ptr<Site>>& sites) {
   return total;
 }
 
+// One line of the catch-up's timeline: per site, what it received (bytes/messages), wrote to
+// its cluster, saw in its watches, and still has to have acknowledged.
+void print_trace(const std::vector<std::unique_ptr<Site>>& sites, Clock::duration since_heal) {
+  std::string line =
+      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(since_heal).count()) +
+      " ms";
+  for (const auto& s : sites) {
+    std::uint64_t bytes = 0;
+    std::uint64_t messages = 0;
+    for (const auto& t : s->sharing->service().traffic()) {
+      bytes += t.bytes_received;
+      messages += t.messages_received;
+    }
+    std::uint64_t outbox = 0;
+    for (const auto& g : s->sharing->service().status()) {
+      outbox += g.outbox;
+    }
+    const auto& counters = s->sharing->bridge().counters();
+    line += " | " + s->name + " received " + std::to_string(bytes) + " B/" +
+            std::to_string(messages) + " writes " + std::to_string(counters.writes.load()) +
+            " events " + std::to_string(counters.events.load()) + " outbox " +
+            std::to_string(outbox);
+  }
+  std::fprintf(stderr, "%s\n", line.c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -144,8 +171,17 @@ int main(int argc, char** argv) {
   int edits = 10;
   int rtt_ms = 50;
   int samples = 50;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  bool trace = false;
+  for (int i = 1; i < argc; i += 2) {
     const std::string flag = argv[i];
+    if (flag == "--trace") {
+      trace = true;
+      --i;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      fail("a value is missing after " + flag);
+    }
     const int value = std::atoi(argv[i + 1]);
     if (flag == "--objects") {
       objects = value;
@@ -392,7 +428,16 @@ int main(int argc, char** argv) {
   for (auto& [pair, l] : links) {
     l->heal();
   }
+  std::optional<double> reconnected_ms;
+  Clock::time_point next_trace = *healed;
   for (;;) {
+    if (trace && Clock::now() >= next_trace) {
+      next_trace += 100ms;
+      print_trace(sites, Clock::now() - *healed);
+    }
+    if (!reconnected_ms && all_connected(true)) {
+      reconnected_ms = std::chrono::duration<double, std::milli>(Clock::now() - *healed).count();
+    }
     {
       const std::lock_guard lock(seen_mutex);
       if (converged.size() == static_cast<std::size_t>(objects)) {
@@ -418,7 +463,7 @@ int main(int argc, char** argv) {
              std::to_string(seen.size()) + " seen, " + std::to_string(full) + " full at paris");
       }
     }
-    std::this_thread::sleep_for(20ms);
+    std::this_thread::sleep_for(reconnected_ms ? 10ms : 1ms);
   }
   watching = false;
   // Quiet: every outbox empty (all acknowledged), then count the bytes.
@@ -478,11 +523,11 @@ int main(int argc, char** argv) {
                static_cast<unsigned long long>(writes), static_cast<unsigned long long>(conflicts));
   std::printf(
       "{\"objects\":%d,\"edits_per_object\":%d,\"rtt_ms\":%d,"
-      "\"convergence_ms\":{\"p50\":%.0f,\"p99\":%.0f,\"max\":%.0f},"
+      "\"reconnected_ms\":%.0f,\"convergence_ms\":{\"p50\":%.0f,\"p99\":%.0f,\"max\":%.0f},"
       "\"heal_bytes_sent\":%llu,\"heal_bytes_per_edit\":%.1f,"
       "\"propagation_ms\":{\"samples\":%d,\"p50\":%.1f,\"p99\":%.1f}}\n",
-      objects, edits, rtt_ms, percentile(times, 0.5), percentile(times, 0.99),
-      percentile(times, 1.0), static_cast<unsigned long long>(heal_bytes),
+      objects, edits, rtt_ms, reconnected_ms.value_or(-1), percentile(times, 0.5),
+      percentile(times, 0.99), percentile(times, 1.0), static_cast<unsigned long long>(heal_bytes),
       static_cast<double>(heal_bytes) / (static_cast<double>(objects) * edits), samples,
       percentile(propagation, 0.5), percentile(propagation, 0.99));
 

@@ -143,6 +143,11 @@ class LinkEmulatorImpl final : public LinkEmulator,
       relay->close();
       co_return;
     }
+    // The link adds only what it is told to: Nagle's algorithm on the relay's own sockets would
+    // hold a small write back until the previous one is acknowledged (a delayed ACK: 40 ms).
+    boost::system::error_code ignored;
+    relay->client.set_option(tcp::no_delay(true), ignored);
+    relay->server.set_option(tcp::no_delay(true), ignored);
     asio::co_spawn(relay->client.get_executor(), pump(self, relay, relay->client, relay->server),
                    asio::detached);
     co_await pump(self, relay, relay->server, relay->client);

@@ -14,6 +14,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <deque>
 #include <map>
 #include <set>
 
@@ -221,7 +222,9 @@ struct Core {
   std::uint64_t generation = 0;
   std::map<ObjectKey, json::object, std::less<>> live;  // what the watches last showed
   std::map<ObjectKey, Pending, std::less<>> desired;    // writes not started yet
-  std::set<ObjectKey, std::less<>> writing;             // keys with a write loop running
+  std::deque<ObjectKey> waiting;                        // desired keys, oldest first
+  std::set<ObjectKey, std::less<>> writing;             // keys a writer is writing
+  std::size_t writers = 0;                              // writer coroutines running
 
   bool following(const std::string& group, std::uint64_t gen) const {
     auto it = followed.find(group);
@@ -450,7 +453,7 @@ awaitable<Outcome> write_once(std::shared_ptr<Core> c, ObjectKey key, Core::Pend
 }
 
 // Writes `key` until no newer write is wanted for it.
-awaitable<void> write_loop(std::shared_ptr<Core> c, ObjectKey key) {
+awaitable<void> write_key(std::shared_ptr<Core> c, const ObjectKey& key) {
   while (!c->stopped) {
     auto it = c->desired.find(key);
     if (it == c->desired.end()) {
@@ -469,7 +472,21 @@ awaitable<void> write_loop(std::shared_ptr<Core> c, ObjectKey key) {
       }
     }
   }
-  c->writing.erase(key);
+}
+
+// One of at most `writes_in_flight` writers: takes the oldest waiting object until none waits.
+// An object another writer holds is left to it (that writer goes on while a newer state waits).
+awaitable<void> writer(std::shared_ptr<Core> c) {
+  while (!c->stopped && !c->waiting.empty()) {
+    ObjectKey key = std::move(c->waiting.front());
+    c->waiting.pop_front();
+    if (!c->desired.contains(key) || !c->writing.insert(key).second) {
+      continue;
+    }
+    co_await write_key(c, key);
+    c->writing.erase(key);
+  }
+  --c->writers;
 }
 
 class BridgeImpl final : public Bridge {
@@ -487,9 +504,13 @@ class BridgeImpl final : public Bridge {
 
   void write(const std::string& group, const LocalWrite& w) override {
     asio::post(core_->strand, [c = core_, group, w] {
-      c->desired[w.key] = Core::Pending{group, w.object};
-      if (!c->stopped && c->writing.insert(w.key).second) {
-        asio::co_spawn(c->strand, write_loop(c, w.key), asio::detached);
+      auto [it, fresh] = c->desired.insert_or_assign(w.key, Core::Pending{group, w.object});
+      if (fresh) {
+        c->waiting.push_back(w.key);
+      }
+      if (!c->stopped && c->writers < std::max<std::size_t>(c->options.writes_in_flight, 1)) {
+        ++c->writers;
+        asio::co_spawn(c->strand, writer(c), asio::detached);
       }
     });
   }

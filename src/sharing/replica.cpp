@@ -457,11 +457,10 @@ boost::system::result<void, ProtocolError> GroupReplica::receive(std::string_vie
         return ProtocolError{"sharing: " + name + " claims deltas this site never made"};
       }
       p.acked = std::max(p.acked, m.resume().received());
-      p.sent = m.resume().received();
-      p.resumed = true;
       persist_peer(name, p);
       drop_acknowledged();
-      if (!m.resume().reply()) {
+      if (!m.resume().reply() && !m.resume().resend()) {
+        // The peer's link to this site is new: what it holds of ours comes in the reply.
         wire::GroupMessage reply;
         reply.set_group(spec_.id);
         reply.mutable_resume()->set_received(p.received);
@@ -469,7 +468,14 @@ boost::system::result<void, ProtocolError> GroupReplica::receive(std::string_vie
         set_membership(reply, spec_, drop_copies_);
         send(name, reply.SerializeAsString());
       }
-      send_missing(name, p);
+      // Sending starts over from what the peer holds on its first Resume since this site's link
+      // opened (a later one would have this site send again what is on its way: both sides send
+      // one when their link opens, and answer the other's) and when the peer found a gap.
+      if (m.resume().resend() || !p.resumed) {
+        p.sent = m.resume().received();
+        p.resumed = true;
+        send_missing(name, p);
+      }
       return {};
     case wire::GroupMessage::kAck:
       if (m.ack().seq() > last_seq_) {
@@ -501,6 +507,7 @@ boost::system::result<void, ProtocolError> GroupReplica::receive(std::string_vie
     wire::GroupMessage resume;
     resume.set_group(spec_.id);
     resume.mutable_resume()->set_received(p.received);
+    resume.mutable_resume()->set_resend(true);
     send(name, resume.SerializeAsString());
     return {};
   }

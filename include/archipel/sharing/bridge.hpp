@@ -95,6 +95,10 @@ class Bridge {
     std::vector<std::string> shared_kinds = default_shared_kinds();
     /// Between retries of a write that raced another writer, or found Kubernetes unreachable.
     std::chrono::milliseconds retry{100};
+    /// Writes to Kubernetes under way at once. The others wait, and a newer state of an object
+    /// replaces the waiting one: an object that changes many times during a catch-up is written
+    /// a few times, not once per change.
+    std::size_t writes_in_flight = 16;
     /// Fields each site keeps to itself, as dotted paths ("spec.replicas" when an autoscaler
     /// owns it): never reported to the group, and kept as the site's Kubernetes holds them
     /// when a merged object is written.
