@@ -109,6 +109,12 @@ int share(const ShareOptions& options);
 /// `archipel unshare`: stops sharing it (with every other site, or those of --from).
 int unshare(const ShareOptions& options);
 
+struct CriuCheckOptions {
+  std::filesystem::path criu;  ///< empty: $ARCHIPEL_CRIU, /opt/archipel/criu/bin/criu, PATH
+};
+/// `archipel criu check`: what this machine's CRIU can do for migration; fails without one.
+int criu_check(const CriuCheckOptions& options);
+
 /// "20ms", "500us", "1.5s", "0".
 boost::system::result<std::chrono::microseconds, std::string> parse_duration(std::string_view t);
 /// Bytes per second from "10MB/s", "100Mbit/s", "512KiB/s", "0" (unlimited).

@@ -131,6 +131,16 @@ int main(int argc, char** argv) {
   unshare_cmd->add_flag("--delete-copies", share.delete_copies,
                         "the sites removed delete their copies (default: they keep them)");
 
+  cli::CriuCheckOptions criu_check;
+  CLI::App* criu_cmd = app.add_subcommand("criu", "CRIU, which migrates pods between sites");
+  criu_cmd->require_subcommand(1);
+  CLI::App* criu_check_cmd = criu_cmd->add_subcommand(
+      "check", "what this machine's CRIU can do (cold, pre-copy, post-copy)");
+  criu_check_cmd->add_option(
+      "--criu", criu_check.criu,
+      "the criu binary (default: $ARCHIPEL_CRIU, /opt/archipel/criu/bin/criu, "
+      "then the PATH)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -161,6 +171,9 @@ int main(int argc, char** argv) {
   }
   if (*unshare_cmd) {
     return cli::unshare(share);
+  }
+  if (*criu_check_cmd) {
+    return cli::criu_check(criu_check);
   }
   return cli::kExitUsage;
 }

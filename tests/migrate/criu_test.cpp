@@ -1,0 +1,206 @@
+// The CRIU adapter against the real CRIU (scripts/setup-criu provides it; CRIU needs root):
+// a counter process checkpointed and restored goes on counting from where it was frozen, with
+// its output in a new log; a failed restore says why and the frozen source resumes.
+//
+// Without a working CRIU (or root) the tests skip, except under CI (CI=true), where they fail:
+// the CI machine must have what migration needs.
+
+#include "archipel/migrate/criu.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace archipel::migrate {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// The numbers a counter printed to `log`, in order.
+std::vector<unsigned long> counted(const fs::path& log) {
+  std::ifstream in(log);
+  std::vector<unsigned long> out;
+  unsigned long n = 0;
+  while (in >> n) {
+    out.push_back(n);
+  }
+  return out;
+}
+
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > end) {
+      return false;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+class CriuTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    const bool required = std::getenv("CI") != nullptr && std::string(std::getenv("CI")) == "true";
+    std::string missing;
+    if (::getuid() != 0) {
+      missing = "CRIU needs root";
+    } else if (auto binary = Criu::locate(); !binary) {
+      missing = "no CRIU found (scripts/setup-criu installs one)";
+    } else {
+      criu_.emplace(Criu::Options{*binary, 30s});
+      if (const CriuFeatures f = criu_->check(); !f.works) {
+        missing = "CRIU does not work here: " + f.problem;
+      }
+    }
+    if (!missing.empty()) {
+      if (required) {
+        FAIL() << missing;
+      }
+      GTEST_SKIP() << missing;
+    }
+    dir_ = fs::temp_directory_path() /
+           ("archipel-criu-test-" + std::to_string(std::random_device{}()));
+    fs::create_directories(dir_);
+  }
+
+  void TearDown() override {
+    for (pid_t p : started_) {
+      kill_tree(p);
+      ::waitpid(p, nullptr, WNOHANG);
+    }
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  // A counter in its own session (as the pod runtime starts containers), its output appended
+  // to `log`.
+  pid_t start_counter(const fs::path& log) {
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
+    std::string bin = COUNTER_BIN;
+    std::string flag = "--interval-ms";
+    std::string ms = "20";
+    char* argv[] = {bin.data(), flag.data(), ms.data(), nullptr};
+    pid_t pid = 0;
+    EXPECT_EQ(::posix_spawn(&pid, argv[0], &actions, &attr, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    started_.push_back(pid);
+    return pid;
+  }
+
+  // Kills a process this test started and reaps it (its pid is free again afterwards).
+  static void kill_child(pid_t pid) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+
+  std::optional<Criu> criu_;
+  fs::path dir_;
+  std::vector<pid_t> started_;
+};
+
+TEST_F(CriuTest, CheckReportsAWorkingCriuWithItsVersion) {
+  const CriuFeatures f = criu_->check();
+  EXPECT_TRUE(f.works);
+  EXPECT_FALSE(f.version.empty());
+  EXPECT_TRUE(f.problem.empty()) << f.problem;
+}
+
+TEST_F(CriuTest, ARestoredCounterGoesOnFromWhereItWasFrozenIntoItsNewLog) {
+  const fs::path source_log = dir_ / "source.log";
+  const pid_t pid = start_counter(source_log);
+  ASSERT_TRUE(eventually([&] { return counted(source_log).size() >= 5; }));
+
+  const auto dumped = criu_->dump({.pid = pid, .images = dir_ / "images", .leave_stopped = true});
+  ASSERT_TRUE(dumped.has_value()) << dumped.error().describe() << "\n"
+                                  << dumped.error().log_excerpt;
+  const std::vector<unsigned long> before = counted(source_log);
+  ASSERT_FALSE(before.empty());
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(counted(source_log), before) << "the source kept counting after the dump";
+  kill_child(pid);  // as a move does once the destination runs; frees the pid
+
+  const fs::path destination_log = dir_ / "destination.log";
+  const int fd = ::open(destination_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  // The images name the log by its path without the leading '/'.
+  const auto restored = criu_->restore(
+      {.images = dir_ / "images", .inherit_fds = {{source_log.relative_path().string(), fd}}});
+  ::close(fd);
+  ASSERT_TRUE(restored.has_value()) << restored.error().describe() << "\n"
+                                    << restored.error().log_excerpt;
+  started_.push_back(*restored);
+  ASSERT_TRUE(eventually([&] { return counted(destination_log).size() >= 3; }));
+  const std::vector<unsigned long> after = counted(destination_log);
+  EXPECT_EQ(after.front(), before.back() + 1) << "the counter did not go on where it stopped";
+  EXPECT_EQ(counted(source_log), before) << "the restored counter wrote to the source's log";
+}
+
+TEST_F(CriuTest, AFailedRestoreSaysWhyAndTheFrozenSourceResumes) {
+  const fs::path log = dir_ / "counter.log";
+  const pid_t pid = start_counter(log);
+  ASSERT_TRUE(eventually([&] { return counted(log).size() >= 3; }));
+  const auto dumped = criu_->dump({.pid = pid, .images = dir_ / "images", .leave_stopped = true});
+  ASSERT_TRUE(dumped.has_value()) << dumped.error().describe();
+
+  // The source still holds its pid: CRIU cannot give it to the restored tree.
+  const auto restored = criu_->restore({.images = dir_ / "images"});
+  ASSERT_FALSE(restored.has_value());
+  EXPECT_EQ(restored.error().operation, "restore");
+  EXPECT_GT(restored.error().exit_code, 0);
+  EXPECT_FALSE(restored.error().message.empty());
+  EXPECT_NE(restored.error().log_excerpt.find("FAILED"), std::string::npos)
+      << restored.error().log_excerpt;
+
+  const std::size_t frozen = counted(log).size();
+  resume_stopped_tree(pid);
+  EXPECT_TRUE(eventually([&] { return counted(log).size() >= frozen + 3; }))
+      << "the source did not resume";
+}
+
+TEST_F(CriuTest, ADumpOfNoSuchProcessIsAnErrorWithCriusReason) {
+  // A pid that is not running: the highest possible is never handed out this soon.
+  const auto dumped = criu_->dump({.pid = 4'194'303, .images = dir_ / "images"});
+  ASSERT_FALSE(dumped.has_value());
+  EXPECT_EQ(dumped.error().operation, "dump");
+  EXPECT_FALSE(dumped.error().message.empty());
+}
+
+TEST(CriuLocate, AnExplicitPathThatIsNotExecutableIsNotUsed) {
+  ::setenv("ARCHIPEL_CRIU", "/nonexistent/criu", 1);
+  EXPECT_FALSE(Criu::locate().has_value());
+  ::unsetenv("ARCHIPEL_CRIU");
+}
+
+TEST(CriuCheck, AMissingBinaryIsReportedNotRun) {
+  const Criu criu({"/nonexistent/criu", 1s});
+  const CriuFeatures f = criu.check();
+  EXPECT_FALSE(f.works);
+  EXPECT_NE(f.problem.find("/nonexistent/criu"), std::string::npos) << f.problem;
+}
+
+}  // namespace
+}  // namespace archipel::migrate
