@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/syscall.h>
@@ -70,10 +71,15 @@ Run wait_until(pid_t pid, Clock::time_point deadline) {
   return run;
 }
 
-// Runs CRIU with `args`, its output (stdout and stderr) to `output`, descriptors `keep` passed
-// through at the same numbers.
-Run run_criu(const Criu::Options& o, const std::vector<std::string>& args, const fs::path& output,
-             const std::vector<int>& keep = {}) {
+struct Spawned {
+  pid_t pid = -1;
+  std::string problem;  // why it could not start
+};
+
+// Starts CRIU with `args`, its output (stdout and stderr) to `output`, descriptors `keep`
+// passed through at the same numbers.
+Spawned spawn_criu(const Criu::Options& o, const std::vector<std::string>& args,
+                   const fs::path& output, const std::vector<int>& keep = {}) {
   std::vector<std::string> env_strings;
   for (char** e = environ; *e != nullptr; ++e) {
     if (std::strncmp(*e, "CRIU_FAULT=", 11) != 0) {
@@ -114,16 +120,26 @@ Run run_criu(const Criu::Options& o, const std::vector<std::string>& args, const
   sigemptyset(&none);
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-  pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
+  Spawned out;
+  const int rc = ::posix_spawn(&out.pid, argv[0], &actions, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) {
+    out.pid = -1;
+    out.problem = "cannot run " + o.binary.string() + ": " + std::strerror(rc);
+  }
+  return out;
+}
+
+Run run_criu(const Criu::Options& o, const std::vector<std::string>& args, const fs::path& output,
+             const std::vector<int>& keep = {}) {
+  const Spawned s = spawn_criu(o, args, output, keep);
+  if (s.pid < 0) {
     Run run;
-    run.problem = "cannot run " + o.binary.string() + ": " + std::strerror(rc);
+    run.problem = s.problem;
     return run;
   }
-  return wait_until(pid, Clock::now() + o.timeout);
+  return wait_until(s.pid, Clock::now() + o.timeout);
 }
 
 std::string read_file(const fs::path& p) {
@@ -261,7 +277,93 @@ std::vector<pid_t> tree_of(pid_t root) {
   return out;
 }
 
+// fs.pipe-max-size big enough for CRIU's page pipes in a lazy dump: without CAP_SYS_RESOURCE
+// CRIU cannot grow a pipe past it, and the dump fails (seen with the default 1 MiB).
+constexpr long kLazyPipeMaxSize = 16L << 20;
+
+void raise_pipe_max_size() {
+  const char* const knob = "/proc/sys/fs/pipe-max-size";
+  long now = 0;
+  std::ifstream(knob) >> now;
+  if (now >= kLazyPipeMaxSize) {
+    return;
+  }
+  std::ofstream out(knob);
+  out << kLazyPipeMaxSize;  // root may; if not, CRIU's own error says what failed
+}
+
+// Starts CRIU with `--status-fd` and waits until it says it is ready (or ends without).
+CriuResult<std::pair<pid_t, Clock::time_point>> start_ready(const Criu::Options& o,
+                                                            const std::string& operation,
+                                                            std::vector<std::string> args,
+                                                            const fs::path& log,
+                                                            const fs::path& output) {
+  int status[2];
+  if (::pipe2(status, O_CLOEXEC) != 0) {
+    return CriuError{operation, -1, std::string("pipe: ") + std::strerror(errno), {}};
+  }
+  args.emplace_back("--status-fd");
+  args.push_back(std::to_string(status[1]));
+  const Spawned s = spawn_criu(o, args, output, {status[1]});
+  ::close(status[1]);
+  if (s.pid < 0) {
+    ::close(status[0]);
+    return CriuError{operation, -1, s.problem, {}};
+  }
+  const auto deadline = Clock::now() + o.timeout;
+  char byte = 1;
+  ssize_t got = -1;
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) {
+      break;
+    }
+    pollfd p{status[0], POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1000))) > 0) {
+      got = ::read(status[0], &byte, 1);
+      break;
+    }
+  }
+  ::close(status[0]);
+  if (got == 1 && byte == '\0') {
+    return std::pair{s.pid, deadline};
+  }
+  // Ended (or stuck) before it was ready: its error.
+  const Run run = wait_until(s.pid, got < 0 ? Clock::now() : deadline);
+  return failure(o, operation, run, log, output);
+}
+
 }  // namespace
+
+CriuDaemon::CriuDaemon(Criu::Options options, std::string operation, pid_t pid, fs::path log,
+                       fs::path output)
+    : options_(std::move(options)),
+      operation_(std::move(operation)),
+      pid_(pid),
+      log_(std::move(log)),
+      output_(std::move(output)) {}
+
+CriuDaemon::~CriuDaemon() {
+  if (!finished_) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+}
+
+CriuResult<void> CriuDaemon::finish(std::chrono::milliseconds timeout) {
+  if (finished_) {
+    return {};
+  }
+  const Run run = wait_until(pid_, Clock::now() + timeout);
+  finished_ = true;
+  if (run.exit_code == 0) {
+    return {};
+  }
+  Criu::Options o = options_;
+  o.timeout = timeout;
+  return failure(o, operation_, run, log_, output_);
+}
 
 std::string CriuError::describe() const {
   std::string s = "criu " + operation + ": " + message;
@@ -370,6 +472,100 @@ CriuResult<pid_t> Criu::restore(const Restore& r) const {
         "restore", 0, "CRIU restored the tree but wrote no pid to " + pidfile.string(), {}};
   }
   return pid;
+}
+
+CriuResult<std::unique_ptr<CriuDaemon>> Criu::start_lazy_dump(const Dump& request) const {
+  Dump r = request;
+  r.lazy_pages = true;
+  std::error_code ec;
+  fs::create_directories(r.images, ec);
+  raise_pipe_max_size();
+  const fs::path log = r.images / "dump.log";
+  const fs::path output = r.images / "dump.out";
+  auto started = start_ready(options_, "dump", dump_args("dump", r), log, output);
+  if (!started) {
+    return started.error();
+  }
+  return std::unique_ptr<CriuDaemon>(new CriuDaemon(options_, "dump", started->first, log, output));
+}
+
+CriuResult<std::unique_ptr<CriuDaemon>> Criu::start_lazy_pages(const fs::path& images,
+                                                               const std::string& address,
+                                                               std::uint16_t port) const {
+  const fs::path log = images / "lazy-pages.log";
+  const fs::path output = images / "lazy-pages.out";
+  auto started = start_ready(
+      options_, "lazy-pages",
+      {"lazy-pages", "--page-server", "--address", address, "--port", std::to_string(port),
+       "--images-dir", images.string(), "--log-file", "lazy-pages.log", "-v4"},
+      log, output);
+  if (!started) {
+    return started.error();
+  }
+  return std::unique_ptr<CriuDaemon>(
+      new CriuDaemon(options_, "lazy-pages", started->first, log, output));
+}
+
+boost::system::result<pid_t, std::string> start_in_own_pid_namespace(
+    const std::vector<std::string>& argv, const fs::path& log) {
+  if (argv.empty()) {
+    return std::string("no program to start");
+  }
+  std::vector<std::string> args = argv;
+  std::vector<char*> cargv;
+  for (std::string& a : args) {
+    cargv.push_back(a.data());
+  }
+  cargv.push_back(nullptr);
+  const std::string log_path = log.string();
+  int errors[2];  // the child reports a failure before exec on it
+  if (::pipe2(errors, O_CLOEXEC) != 0) {
+    return std::string("pipe: ") + std::strerror(errno);
+  }
+  // clone(CLONE_NEWPID) through the raw syscall, fork-like (no new stack): the child is pid 1
+  // of a new namespace and only calls async-signal-safe functions before exec.
+  const long pid = ::syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, nullptr, nullptr, nullptr, 0);
+  if (pid < 0) {
+    const int e = errno;
+    ::close(errors[0]);
+    ::close(errors[1]);
+    return std::string("clone(CLONE_NEWPID): ") + std::strerror(e);
+  }
+  if (pid == 0) {
+    ::close(errors[0]);
+    const auto die = [&](int e) {
+      (void)::write(errors[1], &e, sizeof e);
+      ::_exit(127);
+    };
+    if (::setsid() < 0) {
+      die(errno);
+    }
+    const int in = ::open("/dev/null", O_RDONLY);
+    const int out = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (in < 0 || out < 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(out, 2) < 0) {
+      die(errno);
+    }
+    if (in > 2) {
+      ::close(in);
+    }
+    if (out > 2) {
+      ::close(out);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execvp(cargv[0], cargv.data());
+    die(errno);
+  }
+  ::close(errors[1]);
+  int e = 0;
+  const ssize_t n = ::read(errors[0], &e, sizeof e);
+  ::close(errors[0]);
+  if (n == static_cast<ssize_t>(sizeof e)) {
+    ::waitpid(static_cast<pid_t>(pid), nullptr, 0);
+    return "cannot start " + argv[0] + ": " + std::strerror(e);
+  }
+  return static_cast<pid_t>(pid);
 }
 
 void resume_stopped_tree(pid_t root) {

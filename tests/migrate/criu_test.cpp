@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <random>
 #include <string>
 #include <thread>
@@ -179,6 +180,81 @@ TEST_F(CriuTest, AFailedRestoreSaysWhyAndTheFrozenSourceResumes) {
   resume_stopped_tree(pid);
   EXPECT_TRUE(eventually([&] { return counted(log).size() >= frozen + 3; }))
       << "the source did not resume";
+}
+
+// On one machine running several sites, the source's frozen copy still holds the tree's pids
+// while its copy is restored: a tree in its own pid namespace is restored into a new one.
+TEST_F(CriuTest, ATreeInItsOwnPidNamespaceRestoresBesideItsFrozenSource) {
+  const fs::path source_log = dir_ / "source.log";
+  auto pid = start_in_own_pid_namespace({COUNTER_BIN, "--interval-ms", "20"}, source_log);
+  ASSERT_TRUE(pid.has_value()) << pid.error();
+  started_.push_back(*pid);
+  ASSERT_TRUE(eventually([&] { return counted(source_log).size() >= 5; }));
+  const auto dumped = criu_->dump({.pid = *pid, .images = dir_ / "images", .leave_stopped = true});
+  ASSERT_TRUE(dumped.has_value()) << dumped.error().describe() << "\n"
+                                  << dumped.error().log_excerpt;
+  const std::vector<unsigned long> before = counted(source_log);
+
+  const fs::path destination_log = dir_ / "destination.log";
+  const int fd = ::open(destination_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  const auto restored = criu_->restore(
+      {.images = dir_ / "images", .inherit_fds = {{source_log.relative_path().string(), fd}}});
+  ::close(fd);
+  ASSERT_TRUE(restored.has_value()) << restored.error().describe() << "\n"
+                                    << restored.error().log_excerpt;
+  started_.push_back(*restored);
+  ASSERT_TRUE(eventually([&] { return counted(destination_log).size() >= 3; }));
+  EXPECT_EQ(counted(destination_log).front(), before.back() + 1);
+  EXPECT_EQ(counted(source_log), before) << "the frozen source ran on";
+}
+
+// Post-copy: the tree runs at the destination before its memory is there; the lazy-pages daemon
+// fetches every page from the source's dump, which ends once all are sent. The workload checks
+// each page it touches (exit status 3 on a wrong one) and touches all of them within ~1 s.
+TEST_F(CriuTest, APostCopyRestoreRunsFirstAndGetsAllItsMemoryIntact) {
+  const fs::path source_log = dir_ / "source.log";
+  auto pid = start_in_own_pid_namespace(
+      {MEMORY_BIN, "--mib", "32", "--stamp-us", "2000", "--dirty-pages", "64"}, source_log);
+  ASSERT_TRUE(pid.has_value()) << pid.error();
+  started_.push_back(*pid);
+  ASSERT_TRUE(eventually([&] { return counted(source_log).size() >= 20; }));
+
+  const std::uint16_t port = 20000 + std::random_device{}() % 20000;
+  auto dump = criu_->start_lazy_dump({.pid = *pid,
+                                      .images = dir_ / "source",
+                                      .page_server_address = "127.0.0.1",
+                                      .page_server_port = port});
+  ASSERT_TRUE(dump.has_value()) << dump.error().describe() << "\n" << dump.error().log_excerpt;
+  // The images (without the memory) go to the destination; pages-*.img stay empty.
+  fs::copy(dir_ / "source", dir_ / "destination", fs::copy_options::recursive);
+  auto lazy = criu_->start_lazy_pages(dir_ / "destination", "127.0.0.1", port);
+  ASSERT_TRUE(lazy.has_value()) << lazy.error().describe() << "\n" << lazy.error().log_excerpt;
+
+  const fs::path destination_log = dir_ / "destination.log";
+  const int fd = ::open(destination_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  const auto restored = criu_->restore({.images = dir_ / "destination",
+                                        .inherit_fds = {{source_log.relative_path().string(), fd}},
+                                        .lazy_pages = true});
+  ::close(fd);
+  ASSERT_TRUE(restored.has_value()) << restored.error().describe() << "\n"
+                                    << restored.error().log_excerpt;
+  started_.push_back(*restored);
+
+  const auto fetched = (*lazy)->finish(30s);
+  EXPECT_TRUE(fetched.has_value()) << fetched.error().describe() << "\n"
+                                   << fetched.error().log_excerpt;
+  const auto served = (*dump)->finish(30s);
+  EXPECT_TRUE(served.has_value()) << served.error().describe() << "\n"
+                                  << served.error().log_excerpt;
+  // The source stays frozen until every page is sent, then CRIU kills it.
+  EXPECT_EQ(::waitpid(*pid, nullptr, 0), *pid);
+  // Every page touched after the restore (32 MiB = 8,192 pages, 64 per stamp): > 128 stamps.
+  EXPECT_TRUE(eventually([&] { return counted(destination_log).size() >= 200; }, 20s));
+  std::ifstream in(destination_log);
+  const std::string printed((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(printed.find("lost its content"), std::string::npos) << "a page came back wrong";
 }
 
 TEST_F(CriuTest, ADumpOfNoSuchProcessIsAnErrorWithCriusReason) {

@@ -16,7 +16,9 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -96,11 +98,58 @@ class Criu {
   /// Restores the tree detached (it outlives CRIU); returns the pid of its root.
   CriuResult<pid_t> restore(const Restore& request) const;
 
+  /// Post-copy, source side: dumps the tree with `lazy_pages` (its memory stays behind) and
+  /// returns once the images are written and CRIU serves the pages on the request's page
+  /// server address; the daemon ends when every page has been fetched. Raises
+  /// fs.pipe-max-size first when it is too small for CRIU's page pipes (they fail otherwise
+  /// without CAP_SYS_RESOURCE).
+  CriuResult<std::unique_ptr<class CriuDaemon>> start_lazy_dump(const Dump& request) const;
+  /// Post-copy, destination side: the lazy-pages daemon, which fetches pages from the source's
+  /// page server as the restored tree touches them (and the rest in the background). Start it
+  /// on the copied images before `restore` with `lazy_pages`.
+  CriuResult<std::unique_ptr<class CriuDaemon>> start_lazy_pages(
+      const std::filesystem::path& images, const std::string& page_server_address,
+      std::uint16_t page_server_port) const;
+
   [[nodiscard]] const Options& options() const noexcept { return options_; }
 
  private:
   Options options_;
 };
+
+/// A CRIU process that goes on after it is ready (a lazy dump serving pages, a lazy-pages
+/// daemon). Killed when destroyed before it finished.
+class CriuDaemon {
+ public:
+  CriuDaemon(const CriuDaemon&) = delete;
+  CriuDaemon& operator=(const CriuDaemon&) = delete;
+  ~CriuDaemon();
+
+  /// Waits (up to `timeout`) for it to end; its error when it failed or had to be killed.
+  CriuResult<void> finish(std::chrono::milliseconds timeout);
+
+  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+
+ private:
+  friend class Criu;
+  CriuDaemon(Criu::Options options, std::string operation, pid_t pid, std::filesystem::path log,
+             std::filesystem::path output);
+
+  Criu::Options options_;
+  std::string operation_;
+  pid_t pid_;
+  std::filesystem::path log_;
+  std::filesystem::path output_;
+  bool finished_ = false;
+};
+
+/// Starts `argv` as the first process (pid 1) of a new pid namespace, leader of its own
+/// session, with stdin from /dev/null and stdout and stderr appended to `log`: a tree CRIU can
+/// restore on the same machine while its frozen source still holds its pids (the restored
+/// tree gets a new namespace). The caller is its parent (and reaps it). No parent-death
+/// signal: it would kill a restored tree as soon as CRIU exits.
+boost::system::result<pid_t, std::string> start_in_own_pid_namespace(
+    const std::vector<std::string>& argv, const std::filesystem::path& log);
 
 /// Resumes a tree a dump left stopped (SIGCONT to each of its processes), or kills it.
 void resume_stopped_tree(pid_t root);
