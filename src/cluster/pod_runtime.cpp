@@ -1,5 +1,7 @@
 #include "archipel/cluster/pod_runtime.hpp"
 
+#include "archipel/base/process.hpp"
+
 #include "archipel/kube/object.hpp"
 #include "archipel/kube/resource.hpp"
 
@@ -90,6 +92,22 @@ std::string str(const object& o, const char* key) {
   const value* v = o.if_contains(key);
   return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
 }
+
+std::string annotation(const object& pod, const char* key) {
+  const value* meta = pod.if_contains("metadata");
+  const value* notes =
+      meta != nullptr && meta->is_object() ? meta->as_object().if_contains("annotations") : nullptr;
+  return notes != nullptr && notes->is_object() ? str(notes->as_object(), key) : std::string();
+}
+
+// Pods CRIU may migrate run each container as pid 1 of its own pid namespace: CRIU restores
+// such a tree into a new namespace, so on a machine running several sites the copy does not
+// collide with its frozen source's pids.
+constexpr const char* kMigrateAnnotation = "archipel.io/migrate";
+// A pod created with this annotation has its processes restored (by a migration), not
+// started: the runtime leaves it alone until the annotation is gone, then takes over the
+// processes its status names (as after a restart of the site).
+constexpr const char* kRestoringAnnotation = "archipel.io/restoring";
 
 class PodRuntimeImpl final : public PodRuntime {
  public:
@@ -236,8 +254,31 @@ class PodRuntimeImpl final : public PodRuntime {
 
   void signal_group(pid_t pid, int sig) {
     if (pid > 0) {
+      if (sig == SIGTERM && terminated_by_default_only_outside(pid)) {
+        sig = SIGKILL;  // what SIGTERM would do to it anywhere but at the top of a namespace
+      }
       ::kill(-pid, sig);  // the container's process group (it leads its own session)
     }
+  }
+
+  // A container in its own pid namespace is its init, which the kernel does not let a signal
+  // kill unless it handles it: SIGTERM would be lost on a program leaving it at its default.
+  // True for such a process (from /proc/PID/status: its innermost pid is 1, SIGTERM neither
+  // caught nor ignored).
+  static bool terminated_by_default_only_outside(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    bool init = false;
+    std::uint64_t handled = 0;
+    const auto mask = [](const std::string& hex) { return std::stoull(hex, nullptr, 16); };
+    while (std::getline(in, line)) {
+      if (line.starts_with("NSpid:")) {
+        init = line.ends_with("\t1") && line.find('\t', 7) != std::string::npos;
+      } else if (line.starts_with("SigIgn:") || line.starts_with("SigCgt:")) {
+        handled |= mask(line.substr(7));
+      }
+    }
+    return init && (handled & (1ULL << (SIGTERM - 1))) == 0;
   }
 
   void reconcile(const std::string& key) {
@@ -263,6 +304,9 @@ class PodRuntimeImpl final : public PodRuntime {
     const array* specs = containers_of(*obj);
     if (specs == nullptr) {
       return;
+    }
+    if (it == pods_.end() && !annotation(*obj, kRestoringAnnotation).empty()) {
+      return;  // being restored elsewhere's processes: not ours to start yet
     }
     if (it == pods_.end()) {
       Pod p;
@@ -497,13 +541,33 @@ class PodRuntimeImpl final : public PodRuntime {
     const auto log = log_path(pod.ns, pod.name, c.name);
     std::error_code ec;
     std::filesystem::create_directories(log.parent_path(), ec);
+    const std::string dir = str(spec, "workingDir");
+
+    if (annotation(obj, kMigrateAnnotation) == "criu") {
+      auto started = base::start_process(
+          {.argv = argv, .env = env, .working_dir = dir, .log = log, .own_pid_namespace = true});
+      if (!started) {
+        c.waiting_reason = "StartError";
+        c.waiting_message = started.error();
+        c.exit_code = 128;
+        c.finished = options_.clock();
+        spdlog::warn("pods: {}/{} container {}: {}", pod.ns, pod.name, c.name, c.waiting_message);
+        return;
+      }
+      c.pid = *started;
+      c.last_pid = *started;
+      c.started = options_.clock();
+      spdlog::info("pods: started {}/{} container {} (pid {}, own pid namespace)", pod.ns, pod.name,
+                   c.name, *started);
+      return;
+    }
 
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    const std::string dir = str(spec, "workingDir");
+    posix_spawn_file_actions_addclosefrom_np(&actions, 3);  // nothing else of the site's
     if (!dir.empty()) {
       posix_spawn_file_actions_addchdir_np(&actions, dir.c_str());
     }

@@ -1,5 +1,7 @@
 #include "archipel/migrate/criu.hpp"
 
+#include "archipel/base/process.hpp"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -508,64 +510,14 @@ CriuResult<std::unique_ptr<CriuDaemon>> Criu::start_lazy_pages(const fs::path& i
 
 boost::system::result<pid_t, std::string> start_in_own_pid_namespace(
     const std::vector<std::string>& argv, const fs::path& log) {
-  if (argv.empty()) {
-    return std::string("no program to start");
+  base::ProcessSpec spec;
+  spec.argv = argv;
+  for (char** e = environ; *e != nullptr; ++e) {
+    spec.env.emplace_back(*e);
   }
-  std::vector<std::string> args = argv;
-  std::vector<char*> cargv;
-  for (std::string& a : args) {
-    cargv.push_back(a.data());
-  }
-  cargv.push_back(nullptr);
-  const std::string log_path = log.string();
-  int errors[2];  // the child reports a failure before exec on it
-  if (::pipe2(errors, O_CLOEXEC) != 0) {
-    return std::string("pipe: ") + std::strerror(errno);
-  }
-  // clone(CLONE_NEWPID) through the raw syscall, fork-like (no new stack): the child is pid 1
-  // of a new namespace and only calls async-signal-safe functions before exec.
-  const long pid = ::syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, nullptr, nullptr, nullptr, 0);
-  if (pid < 0) {
-    const int e = errno;
-    ::close(errors[0]);
-    ::close(errors[1]);
-    return std::string("clone(CLONE_NEWPID): ") + std::strerror(e);
-  }
-  if (pid == 0) {
-    ::close(errors[0]);
-    const auto die = [&](int e) {
-      (void)::write(errors[1], &e, sizeof e);
-      ::_exit(127);
-    };
-    if (::setsid() < 0) {
-      die(errno);
-    }
-    const int in = ::open("/dev/null", O_RDONLY);
-    const int out = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (in < 0 || out < 0 || ::dup2(in, 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(out, 2) < 0) {
-      die(errno);
-    }
-    if (in > 2) {
-      ::close(in);
-    }
-    if (out > 2) {
-      ::close(out);
-    }
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execvp(cargv[0], cargv.data());
-    die(errno);
-  }
-  ::close(errors[1]);
-  int e = 0;
-  const ssize_t n = ::read(errors[0], &e, sizeof e);
-  ::close(errors[0]);
-  if (n == static_cast<ssize_t>(sizeof e)) {
-    ::waitpid(static_cast<pid_t>(pid), nullptr, 0);
-    return "cannot start " + argv[0] + ": " + std::strerror(e);
-  }
-  return static_cast<pid_t>(pid);
+  spec.log = log;
+  spec.own_pid_namespace = true;
+  return base::start_process(spec);
 }
 
 void resume_stopped_tree(pid_t root) {

@@ -9,9 +9,13 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,6 +56,31 @@ bool eventually(const std::function<bool()>& done, std::chrono::milliseconds lim
     std::this_thread::sleep_for(10ms);
   }
   return true;
+}
+
+// One HTTP/1.1 request to 127.0.0.1:port; the answer's body ("" when nothing answered).
+std::string http(std::uint16_t port, const std::string& method, const std::string& path) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval limit{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    const std::string request = method + " " + path + " HTTP/1.1\r\nHost: cart\r\n\r\n";
+    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(request.size())) {
+      char buf[4096];
+      for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) {
+        out.append(buf, static_cast<std::size_t>(n));
+      }
+    }
+  }
+  ::close(fd);
+  const auto body = out.find("\r\n\r\n");
+  return body == std::string::npos ? std::string() : out.substr(body + 4);
 }
 
 class CriuTest : public testing::Test {
@@ -255,6 +284,42 @@ TEST_F(CriuTest, APostCopyRestoreRunsFirstAndGetsAllItsMemoryIntact) {
   std::ifstream in(destination_log);
   const std::string printed((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(printed.find("lost its content"), std::string::npos) << "a page came back wrong";
+}
+
+// The stateful service of the issue: its cart, only in memory, comes through with every item;
+// the restored copy binds the port beside its frozen source (SO_REUSEPORT) and serves it.
+TEST_F(CriuTest, ARestoredCartServesEveryItemItHeld) {
+  const auto port = static_cast<std::uint16_t>(20000 + std::random_device{}() % 20000);
+  auto pid =
+      start_in_own_pid_namespace({CART_BIN, "--port", std::to_string(port)}, dir_ / "source.log");
+  ASSERT_TRUE(pid.has_value()) << pid.error();
+  started_.push_back(*pid);
+  ASSERT_TRUE(eventually([&] { return http(port, "GET", "/healthz") == "\"ok\""; }));
+  for (const char* item : {"apple", "apple", "pear", "fig"}) {
+    ASSERT_FALSE(http(port, "POST", std::string("/items/") + item).empty());
+  }
+  const std::string before = http(port, "GET", "/items");
+  ASSERT_NE(before.find("\"apple\":2"), std::string::npos) << before;
+
+  const auto dumped = criu_->dump({.pid = *pid, .images = dir_ / "images", .leave_stopped = true});
+  ASSERT_TRUE(dumped.has_value()) << dumped.error().describe() << "\n"
+                                  << dumped.error().log_excerpt;
+  const int fd =
+      ::open((dir_ / "destination.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const auto restored =
+      criu_->restore({.images = dir_ / "images",
+                      .inherit_fds = {{(dir_ / "source.log").relative_path().string(), fd}}});
+  ::close(fd);
+  ASSERT_TRUE(restored.has_value()) << restored.error().describe() << "\n"
+                                    << restored.error().log_excerpt;
+  started_.push_back(*restored);
+  kill_tree(*pid);  // the destination runs: the source goes (and its socket with it)
+  ::waitpid(*pid, nullptr, 0);
+
+  std::string after;
+  ASSERT_TRUE(eventually([&] { return !(after = http(port, "GET", "/items")).empty(); }));
+  // The same items; "served" counts this request too.
+  EXPECT_EQ(after.substr(0, after.find("\"served\"")), before.substr(0, before.find("\"served\"")));
 }
 
 TEST_F(CriuTest, ADumpOfNoSuchProcessIsAnErrorWithCriusReason) {
