@@ -108,6 +108,8 @@ constexpr const char* kMigrateAnnotation = "archipel.io/migrate";
 // started: the runtime leaves it alone until the annotation is gone, then takes over the
 // processes its status names (as after a restart of the site).
 constexpr const char* kRestoringAnnotation = "archipel.io/restoring";
+// On a pod whose processes a migration checkpointed: a container that ends is not restarted.
+constexpr const char* kMigratingToAnnotation = "archipel.io/migrating-to";
 
 class PodRuntimeImpl final : public PodRuntime {
  public:
@@ -350,7 +352,9 @@ class PodRuntimeImpl final : public PodRuntime {
       bool start = !c.started_once && c.waiting_reason.empty();
       if (c.exit_code || !c.waiting_reason.empty()) {
         const bool failed = !c.waiting_reason.empty() || *c.exit_code != 0;
-        const bool restart = policy == "Always" || (policy == "OnFailure" && failed);
+        // A pod moving to another site is not restarted here: its process was checkpointed.
+        const bool restart = (policy == "Always" || (policy == "OnFailure" && failed)) &&
+                             annotation(*obj, kMigratingToAnnotation).empty();
         if (restart) {
           if (c.next_start == Clock::time_point{}) {
             const auto backoff = std::min<Clock::duration>(

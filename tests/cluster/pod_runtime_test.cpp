@@ -6,6 +6,7 @@
 #include "archipel/base/process.hpp"
 #include "archipel/cluster/store.hpp"
 #include "archipel/kube/resource.hpp"
+#include "eventually.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
@@ -28,18 +29,8 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
+using archipel::testing::eventually;
 using namespace std::chrono_literals;
-
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > end) {
-      return false;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
 
 std::string read(const fs::path& p) {
   std::ifstream in(p);
@@ -63,7 +54,7 @@ std::vector<long> ns_pids(pid_t pid) {
   return out;
 }
 
-class PodRuntimeTest : public testing::Test {
+class PodRuntimeTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() /

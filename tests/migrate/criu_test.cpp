@@ -7,6 +7,9 @@
 
 #include "archipel/migrate/criu.hpp"
 
+#include "eventually.hpp"
+#include "migrate/criu_support.hpp"
+
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -34,6 +37,8 @@ namespace archipel::migrate {
 namespace {
 
 namespace fs = std::filesystem;
+using archipel::testing::eventually;
+using testing::http;
 using namespace std::chrono_literals;
 
 // The numbers a counter printed to `log`, in order.
@@ -47,58 +52,13 @@ std::vector<unsigned long> counted(const fs::path& log) {
   return out;
 }
 
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > end) {
-      return false;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
-
-// One HTTP/1.1 request to 127.0.0.1:port; the answer's body ("" when nothing answered).
-std::string http(std::uint16_t port, const std::string& method, const std::string& path) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval limit{2, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
-  std::string out;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    const std::string request = method + " " + path + " HTTP/1.1\r\nHost: cart\r\n\r\n";
-    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-        static_cast<ssize_t>(request.size())) {
-      char buf[4096];
-      for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) {
-        out.append(buf, static_cast<std::size_t>(n));
-      }
-    }
-  }
-  ::close(fd);
-  const auto body = out.find("\r\n\r\n");
-  return body == std::string::npos ? std::string() : out.substr(body + 4);
-}
-
-class CriuTest : public testing::Test {
+class CriuTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const bool required = std::getenv("CI") != nullptr && std::string(std::getenv("CI")) == "true";
     std::string missing;
-    if (::getuid() != 0) {
-      missing = "CRIU needs root";
-    } else if (auto binary = Criu::locate(); !binary) {
-      missing = "no CRIU found (scripts/setup-criu installs one)";
-    } else {
-      criu_.emplace(Criu::Options{*binary, 30s});
-      if (const CriuFeatures f = criu_->check(); !f.works) {
-        missing = "CRIU does not work here: " + f.problem;
-      }
-    }
-    if (!missing.empty()) {
+    bool required = false;
+    criu_ = testing::usable_criu(missing, required);
+    if (!criu_) {
       if (required) {
         FAIL() << missing;
       }
