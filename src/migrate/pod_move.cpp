@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <functional>
 #include <optional>
 
 namespace archipel::migrate {
@@ -75,17 +76,41 @@ json::object destination_pod(const json::object& source, const std::string& from
 
 }  // namespace
 
-boost::system::result<MoveResult, std::string> move_pod(const Criu& criu, PodSite& from,
-                                                        PodSite& to, const MoveRequest& r) {
-  const auto start = Clock::now();
-  MoveResult result;
-  const auto phase = [&](const char* name) {
-    result.phases.push_back(
-        {name, std::chrono::duration<double, std::milli>(Clock::now() - start).count()});
-  };
-  const std::string where = r.namespace_name + "/" + r.pod;
+SourceCheckpoint::~SourceCheckpoint() {
+  give_back();
+}
 
-  // What moves: one container, running, opted in.
+void SourceCheckpoint::give_back() {
+  if (done_) {
+    return;
+  }
+  done_ = true;
+  serving_.reset();  // a lazy dump killed before it ends: its frozen tree is released
+  resume_stopped_tree(pid_);
+  json::object pod = source_pod_;
+  annotations_of(pod).erase(kMigratingToAnnotation);
+  (void)from_->put_pod(pod);
+}
+
+boost::system::result<void, std::string> SourceCheckpoint::complete(
+    std::chrono::milliseconds memory_timeout) {
+  done_ = true;
+  if (serving_) {
+    if (auto served = serving_->finish(memory_timeout); !served) {
+      return "sending the memory of " + namespace_ + "/" + name_ + ": " + served.error().describe();
+    }
+  } else {
+    kill_tree(pid_);
+  }
+  if (auto d = from_->delete_pod(namespace_, name_); !d) {
+    return "deleting " + namespace_ + "/" + name_ + " at " + from_->name() + ": " + d.error();
+  }
+  return {};
+}
+
+boost::system::result<std::unique_ptr<SourceCheckpoint>, std::string> checkpoint_pod(
+    const Criu& criu, PodSite& from, const MoveRequest& r, const std::string& destination) {
+  const std::string where = r.namespace_name + "/" + r.pod;
   auto got = from.get_pod(r.namespace_name, r.pod);
   if (!got) {
     return got.error();
@@ -111,85 +136,91 @@ boost::system::result<MoveResult, std::string> move_pod(const Criu& criu, PodSit
       !state->as_object().contains("running")) {
     return "pod " + where + ": container " + container + " is not running";
   }
-  const pid_t pid = static_cast<pid_t>(std::atol(id.c_str() + 11));
 
   // The source's runtime must not restart the container once it is checkpointed.
   json::object marked = pod;
-  annotations_of(marked)[kMigratingToAnnotation] = to.name();
+  annotations_of(marked)[kMigratingToAnnotation] = destination;
   if (auto put = from.put_pod(marked); !put) {
     return "marking " + where + " as moving: " + put.error();
   }
-  const auto unmark = [&] {
-    annotations_of(pod).erase(kMigratingToAnnotation);
-    (void)from.put_pod(pod);
-  };
-
-  const fs::path source_images = r.work / "source";
-  const fs::path destination_images = r.work / "destination";
-  const auto freeze = Clock::now();
-  std::unique_ptr<CriuDaemon> serving;
+  std::unique_ptr<SourceCheckpoint> c(new SourceCheckpoint());
+  c->from_ = &from;
+  c->source_pod_ = pod;
+  c->destination_pod_ = destination_pod(pod, from.name());
+  c->namespace_ = r.namespace_name;
+  c->name_ = r.pod;
+  c->container_ = container;
+  c->log_ = from.log_path(r.namespace_name, r.pod, container);
+  c->images_ = r.work / "source";
+  c->pid_ = static_cast<pid_t>(std::atol(id.c_str() + 11));
   if (r.mode == MoveMode::kPostCopy) {
-    auto d = criu.start_lazy_dump({.pid = pid,
-                                   .images = source_images,
+    auto d = criu.start_lazy_dump({.pid = c->pid_,
+                                   .images = c->images_,
                                    .page_server_address = r.page_server_address,
                                    .page_server_port = r.page_server_port});
     if (!d) {
-      unmark();
-      return "checkpointing " + where + ": " + d.error().describe();
+      return "checkpointing " + where + ": " + d.error().describe();  // c gives the pod back
     }
-    serving = std::move(*d);
-  } else {
-    if (auto d = criu.dump({.pid = pid, .images = source_images, .leave_stopped = true}); !d) {
-      unmark();
-      return "checkpointing " + where + ": " + d.error().describe();
-    }
+    c->serving_ = std::move(*d);
+  } else if (auto d = criu.dump({.pid = c->pid_, .images = c->images_, .leave_stopped = true});
+             !d) {
+    return "checkpointing " + where + ": " + d.error().describe();
   }
-  phase("checkpointed");
-  // The source is frozen from here: any failure resumes it.
-  const auto give_up = [&](const std::string& why) -> std::string {
-    serving.reset();  // a lazy dump killed: its frozen tree is released
-    resume_stopped_tree(pid);
-    (void)to.delete_pod(r.namespace_name, r.pod);
-    unmark();
-    return why + " (the pod goes on at " + from.name() + ")";
-  };
+  return c;
+}
 
-  std::error_code ec;
-  fs::remove_all(destination_images, ec);
-  fs::copy(source_images, destination_images, fs::copy_options::recursive, ec);
-  if (ec) {
-    return give_up("transferring the images of " + where + ": " + ec.message());
-  }
-  phase("transferred");
-
+boost::system::result<Restored, std::string> restore_pod(
+    const Criu& criu, PodSite& to, const json::object& pod, const std::string& container,
+    const fs::path& source_log, const fs::path& images, const MoveRequest& r,
+    const std::function<void()>& before_giving_up) {
+  const auto start = Clock::now();
+  const std::string where = r.namespace_name + "/" + r.pod + " at " + to.name();
   std::unique_ptr<CriuDaemon> fetching;
   if (r.mode == MoveMode::kPostCopy) {
-    auto l = criu.start_lazy_pages(destination_images, r.page_server_address, r.page_server_port);
+    auto l = criu.start_lazy_pages(images, r.page_server_address, r.page_server_port);
     if (!l) {
-      return give_up("fetching the memory of " + where + ": " + l.error().describe());
+      if (before_giving_up) {
+        before_giving_up();
+      }
+      return "fetching the memory of " + where + ": " + l.error().describe();
     }
     fetching = std::move(*l);
   }
-  if (auto put = to.put_pod(destination_pod(pod, from.name())); !put) {
-    return give_up("creating " + where + " at " + to.name() + ": " + put.error());
+  pid_t restored_pid = 0;
+  bool created = false;
+  const auto fail = [&](const std::string& why) -> std::string {
+    if (restored_pid != 0) {
+      kill_tree(restored_pid);
+    }
+    if (before_giving_up) {
+      before_giving_up();
+    }
+    fetching.reset();
+    if (created) {
+      (void)to.delete_pod(r.namespace_name, r.pod);
+    }
+    return why;
+  };
+  if (auto put = to.put_pod(pod); !put) {
+    return fail("creating " + where + ": " + put.error());
   }
+  created = true;
   const fs::path log = to.log_path(r.namespace_name, r.pod, container);
+  std::error_code ec;
   fs::create_directories(log.parent_path(), ec);
   const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) {
-    return give_up("opening " + log.string() + ": " + std::strerror(errno));
+    return fail("opening " + log.string() + ": " + std::strerror(errno));
   }
-  const fs::path source_log = from.log_path(r.namespace_name, r.pod, container);
-  auto restored = criu.restore({.images = destination_images,
+  auto restored = criu.restore({.images = images,
                                 .inherit_fds = {{source_log.relative_path().string(), fd}},
                                 .lazy_pages = r.mode == MoveMode::kPostCopy});
   ::close(fd);
   if (!restored) {
-    return give_up("restoring " + where + " at " + to.name() + ": " + restored.error().describe());
+    return fail("restoring " + where + ": " + restored.error().describe());
   }
-  result.pid = *restored;
-  result.downtime_ms = std::chrono::duration<double, std::milli>(Clock::now() - freeze).count();
-  phase("restored");
+  restored_pid = *restored;
+  Restored out{*restored, std::chrono::duration<double, std::milli>(Clock::now() - start).count()};
 
   // The destination's runtime takes the restored process as the pod's container.
   json::object status{
@@ -200,31 +231,61 @@ boost::system::result<MoveResult, std::string> move_pod(const Criu& criu, PodSit
            {"restartCount", 0},
            {"containerID", "archipel://" + std::to_string(*restored)},
            {"state", json::object{{"running", json::object{{"startedAt", now_rfc3339()}}}}}}}}};
-  json::object running = destination_pod(pod, from.name());
+  json::object running = pod;
   annotations_of(running).erase(kRestoringAnnotation);
   if (auto s = to.put_pod_status(r.namespace_name, r.pod, status); !s) {
-    kill_tree(*restored);
-    return give_up("handing the restored process to " + to.name() + ": " + s.error());
+    return fail("handing the restored process to " + to.name() + ": " + s.error());
   }
   if (auto s = to.put_pod(running); !s) {
-    kill_tree(*restored);
-    return give_up("handing the restored process to " + to.name() + ": " + s.error());
+    return fail("handing the restored process to " + to.name() + ": " + s.error());
   }
-
-  // The destination runs: the source's copy goes (post-copy: once its memory is all across).
-  if (r.mode == MoveMode::kPostCopy) {
+  if (fetching) {
+    // Post-copy: the pod runs here now, and needs all its memory. If it does not all come,
+    // this copy is broken: it goes, and the source's, if CRIU left it alive, goes on.
     if (auto f = fetching->finish(std::chrono::minutes(5)); !f) {
-      return "moving " + where + ": its memory did not all arrive at " + to.name() + ": " +
-             f.error().describe();
+      return fail("the memory of " + where + " did not all arrive: " + f.error().describe());
     }
-    (void)serving->finish(std::chrono::seconds(30));  // CRIU kills the source once all is sent
-    phase("memory-complete");
-  } else {
-    kill_tree(pid);
   }
-  if (auto d = from.delete_pod(r.namespace_name, r.pod); !d) {
-    return "moved " + where + " to " + to.name() + " but could not delete it at " + from.name() +
-           ": " + d.error();
+  return out;
+}
+
+boost::system::result<MoveResult, std::string> move_pod(const Criu& criu, PodSite& from,
+                                                        PodSite& to, const MoveRequest& r) {
+  const auto start = Clock::now();
+  MoveResult result;
+  const auto phase = [&](const char* name) {
+    result.phases.push_back(
+        {name, std::chrono::duration<double, std::milli>(Clock::now() - start).count()});
+  };
+  auto checkpoint = checkpoint_pod(criu, from, r, to.name());
+  if (!checkpoint) {
+    return checkpoint.error();
+  }
+  phase("checkpointed");
+  const auto back = " (the pod goes on at " + from.name() + ")";
+
+  const fs::path images = r.work / "destination";
+  std::error_code ec;
+  fs::remove_all(images, ec);
+  fs::copy((*checkpoint)->images(), images, fs::copy_options::recursive, ec);
+  if (ec) {
+    return "transferring the images of " + r.namespace_name + "/" + r.pod + ": " + ec.message() +
+           back;
+  }
+  phase("transferred");
+
+  SourceCheckpoint& source = **checkpoint;
+  auto restored = restore_pod(criu, to, source.pod(), source.container(), source.log(), images, r,
+                              [&source] { source.give_back(); });
+  if (!restored) {
+    return restored.error() + back;  // the checkpoint gives the pod back to the source
+  }
+  result.pid = restored->pid;
+  // Frozen from the checkpoint's start (about the move's) until the restored process ran.
+  result.downtime_ms = result.phases.back().at_ms + restored->restored_ms;
+  phase(r.mode == MoveMode::kPostCopy ? "memory-complete" : "restored");
+  if (auto done = (*checkpoint)->complete(std::chrono::seconds(30)); !done) {
+    return "moved " + r.namespace_name + "/" + r.pod + " to " + to.name() + ", but " + done.error();
   }
   phase("done");
   return result;

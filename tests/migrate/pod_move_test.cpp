@@ -205,7 +205,9 @@ class PodMoveTest : public ::testing::TestWithParam<MoveMode> {
     paris_.reset();
     nantes_.reset();
     std::error_code ec;
-    fs::remove_all(dir_, ec);
+    if (std::getenv("ARCHIPEL_TEST_KEEP") == nullptr) {  // set it to look at CRIU's logs
+      fs::remove_all(dir_, ec);
+    }
   }
 
   // The cart runs at paris with a few items in it.

@@ -20,6 +20,8 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -74,7 +76,72 @@ struct MoveResult {
   std::vector<MovePhase> phases;
 };
 
+/// Both halves, between two sites this process reaches; the images are copied between
+/// directories.
 boost::system::result<MoveResult, std::string> move_pod(const Criu& criu, PodSite& from,
                                                         PodSite& to, const MoveRequest& request);
+
+/// The source's half of a move: the pod checkpointed, its process frozen (cold) or serving its
+/// memory to the destination (post-copy). Destroyed without complete(), it gives the pod back to
+/// the source: the process resumes and the pod is no longer marked as moving.
+class SourceCheckpoint {
+ public:
+  SourceCheckpoint(const SourceCheckpoint&) = delete;
+  SourceCheckpoint& operator=(const SourceCheckpoint&) = delete;
+  ~SourceCheckpoint();
+
+  /// The pod as the destination creates it: its name, namespace, labels, annotations and spec,
+  /// with `archipel.io/migrated-from` and `archipel.io/restoring`.
+  [[nodiscard]] const boost::json::object& pod() const noexcept { return destination_pod_; }
+  [[nodiscard]] const std::string& container() const noexcept { return container_; }
+  /// The container's log at the source, as the images name it (restores redirect it).
+  [[nodiscard]] const std::filesystem::path& log() const noexcept { return log_; }
+  [[nodiscard]] const std::filesystem::path& images() const noexcept { return images_; }
+
+  /// The destination runs the pod: the source's copy goes (post-copy: once CRIU has sent every
+  /// page, it kills it) and the source's pod is deleted.
+  boost::system::result<void, std::string> complete(std::chrono::milliseconds memory_timeout);
+
+  /// The move failed: the pod goes on at the source (what destroying it does, at once). With
+  /// post-copy this must come before the destination's lazy-pages daemon goes away: CRIU takes
+  /// the end of that connection for the end of the transfer, and kills the source.
+  void give_back();
+
+ private:
+  friend boost::system::result<std::unique_ptr<SourceCheckpoint>, std::string> checkpoint_pod(
+      const Criu&, PodSite&, const MoveRequest&, const std::string&);
+  SourceCheckpoint() = default;
+
+  PodSite* from_ = nullptr;
+  boost::json::object source_pod_;  // as it was before the move
+  boost::json::object destination_pod_;
+  std::string namespace_;
+  std::string name_;
+  std::string container_;
+  std::filesystem::path log_;
+  std::filesystem::path images_;
+  pid_t pid_ = 0;
+  std::unique_ptr<CriuDaemon> serving_;  // post-copy
+  bool done_ = false;
+};
+
+/// Checkpoints the pod at `from` into `request.work / "source"`, for `destination` (a site name).
+boost::system::result<std::unique_ptr<SourceCheckpoint>, std::string> checkpoint_pod(
+    const Criu& criu, PodSite& from, const MoveRequest& request, const std::string& destination);
+
+/// The destination's half: creates `pod` (as SourceCheckpoint::pod() gave it) at `to`, restores
+/// its process from `images` (post-copy: fetching the memory from the request's page server)
+/// with its output in `to`'s log for the container, and hands the process to `to`'s runtime.
+/// Post-copy: returns once every page has arrived. On failure nothing of the pod is left at
+/// `to`, and `before_giving_up` ran before the lazy-pages daemon was stopped (the source gives
+/// the pod back then: see SourceCheckpoint::give_back).
+struct Restored {
+  pid_t pid = 0;
+  double restored_ms = 0;  ///< from the call until the process ran
+};
+boost::system::result<Restored, std::string> restore_pod(
+    const Criu& criu, PodSite& to, const boost::json::object& pod, const std::string& container,
+    const std::filesystem::path& source_log, const std::filesystem::path& images,
+    const MoveRequest& request, const std::function<void()>& before_giving_up);
 
 }  // namespace archipel::migrate
