@@ -99,9 +99,8 @@ boost::system::result<void, std::string> SourceCheckpoint::complete(
     if (auto served = serving_->finish(memory_timeout); !served) {
       return "sending the memory of " + namespace_ + "/" + name_ + ": " + served.error().describe();
     }
-  } else {
-    kill_tree(pid_);
   }
+  kill_tree(pid_);
   if (auto d = from_->delete_pod(namespace_, name_); !d) {
     return "deleting " + namespace_ + "/" + name_ + " at " + from_->name() + ": " + d.error();
   }
@@ -154,8 +153,11 @@ boost::system::result<std::unique_ptr<SourceCheckpoint>, std::string> checkpoint
   c->images_ = r.work / "source";
   c->pid_ = static_cast<pid_t>(std::atol(id.c_str() + 11));
   if (r.mode == MoveMode::kPostCopy) {
+    // Left stopped, not killed, once every page is sent: until complete() the pod can still
+    // be given back, however fast the destination fetched the memory.
     auto d = criu.start_lazy_dump({.pid = c->pid_,
                                    .images = c->images_,
+                                   .leave_stopped = true,
                                    .page_server_address = r.page_server_address,
                                    .page_server_port = r.page_server_port});
     if (!d) {

@@ -99,12 +99,13 @@ class SourceCheckpoint {
   [[nodiscard]] const std::filesystem::path& images() const noexcept { return images_; }
 
   /// The destination runs the pod: the source's copy goes (post-copy: once CRIU has sent every
-  /// page, it kills it) and the source's pod is deleted.
+  /// page; CRIU leaves it stopped, so that until then it could be given back) and the source's
+  /// pod is deleted.
   boost::system::result<void, std::string> complete(std::chrono::milliseconds memory_timeout);
 
   /// The move failed: the pod goes on at the source (what destroying it does, at once). With
-  /// post-copy this must come before the destination's lazy-pages daemon goes away: CRIU takes
-  /// the end of that connection for the end of the transfer, and kills the source.
+  /// post-copy, call it before the destination's lazy-pages daemon goes away: CRIU takes the end
+  /// of that connection for the end of the transfer.
   void give_back();
 
  private:
