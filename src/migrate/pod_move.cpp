@@ -124,7 +124,8 @@ boost::system::result<std::unique_ptr<SourceCheckpoint>, std::string> checkpoint
       status != nullptr && status->is_object()) {
     statuses = status->as_object().if_contains("containerStatuses");
   }
-  if (statuses == nullptr || !statuses->is_array() || statuses->as_array().size() != 1) {
+  if (statuses == nullptr || !statuses->is_array() || statuses->as_array().size() != 1 ||
+      !statuses->as_array().front().is_object()) {
     return "pod " + where + " must have exactly one container, running";
   }
   const json::object& cs = statuses->as_array().front().as_object();
