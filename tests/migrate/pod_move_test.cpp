@@ -296,6 +296,31 @@ TEST_P(PodMoveTest, AMoveThatFailsAfterTheRestoreLeavesTheSourceServing) {
   EXPECT_TRUE(eventually([&] { return !nantes_->get_pod("default", "cart").has_value(); }));
 }
 
+TEST_P(PodMoveTest, APodThatDidNotOptInIsNotTouched) {
+  const json::object pod{
+      {"apiVersion", "v1"},
+      {"kind", "Pod"},
+      {"metadata", json::object{{"name", "plain"}, {"namespace", "default"}}},
+      {"spec", json::object{{"containers", json::array{json::object{
+                                               {"name", "main"},
+                                               {"image", "sleep"},
+                                               {"command", json::array{"sleep", "300"}}}}}}}};
+  ASSERT_TRUE(paris_->put_pod(pod).has_value());
+  ASSERT_TRUE(eventually([&] { return paris_->running_pid("plain") != 0; }));
+  const pid_t pid = paris_->running_pid("plain");
+  MoveRequest r = request();
+  r.pod = "plain";
+
+  auto moved = move_pod(*criu_, *paris_, *nantes_, r);
+  ASSERT_FALSE(moved.has_value());
+  EXPECT_NE(moved.error().find("is not annotated archipel.io/migrate: criu"), std::string::npos)
+      << moved.error();
+  EXPECT_EQ(paris_->running_pid("plain"), pid);
+  EXPECT_FALSE(
+      paris_->get_pod("default", "plain")->at("metadata").as_object().contains("annotations"));
+  EXPECT_FALSE(nantes_->get_pod("default", "plain").has_value());
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, PodMoveTest,
                          ::testing::Values(MoveMode::kCold, MoveMode::kPostCopy),
                          [](const ::testing::TestParamInfo<MoveMode>& p) {
