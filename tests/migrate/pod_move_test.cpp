@@ -227,6 +227,8 @@ class PodMoveTest : public ::testing::TestWithParam<MoveMode> {
                           {"command", json::array{CART_BIN, "--port", std::to_string(port_)}}}}}}}};
     ASSERT_TRUE(paris_->put_pod(pod).has_value());
     ASSERT_TRUE(eventually([&] { return http(port_, "GET", "/healthz") == "\"ok\""; }));
+    // (The cart may answer before the runtime has written the pod's status.)
+    ASSERT_TRUE(eventually([&] { return paris_->running_pid("cart") != 0; }));
     for (const char* item : {"apple", "apple", "pear", "fig"}) {
       ASSERT_FALSE(http(port_, "POST", std::string("/items/") + item).empty());
     }
