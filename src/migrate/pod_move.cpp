@@ -270,8 +270,12 @@ boost::system::result<MoveResult, std::string> move_pod(const Criu& criu, PodSit
   const fs::path images = r.work / "destination";
   std::error_code ec;
   fs::remove_all(images, ec);
-  fs::copy((*checkpoint)->images(), images, fs::copy_options::recursive, ec);
-  if (ec) {
+  if (r.transfer) {
+    if (auto sent = r.transfer((*checkpoint)->images(), images); !sent) {
+      return "transferring the images of " + r.namespace_name + "/" + r.pod + ": " + sent.error() +
+             back;
+    }
+  } else if (fs::copy((*checkpoint)->images(), images, fs::copy_options::recursive, ec); ec) {
     return "transferring the images of " + r.namespace_name + "/" + r.pod + ": " + ec.message() +
            back;
   }

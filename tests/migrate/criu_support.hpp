@@ -4,6 +4,8 @@
 
 #include "archipel/migrate/criu.hpp"
 
+#include <gtest/gtest.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -13,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -38,6 +41,28 @@ inline std::optional<Criu> usable_criu(std::string& missing, bool& required) {
     return std::nullopt;
   }
   return criu;
+}
+
+/// Sets `criu` to this machine's usable CRIU, or skips the test (fails it under CI=true: the CI
+/// machine must be able to migrate). Callers return when `criu` stays empty.
+inline void require_criu(std::optional<Criu>& criu,
+                         const std::function<std::string(const Criu&)>& also_missing = {}) {
+  std::string missing;
+  bool required = false;
+  criu = usable_criu(missing, required);
+  if (criu && also_missing) {
+    missing = also_missing(*criu);
+    if (!missing.empty()) {
+      criu.reset();
+    }
+  }
+  if (criu) {
+    return;
+  }
+  if (required) {
+    FAIL() << missing;
+  }
+  GTEST_SKIP() << missing;
 }
 
 /// The body of one HTTP/1.1 request to 127.0.0.1:port ("" when nothing answered in 2 s).

@@ -55,14 +55,9 @@ std::vector<unsigned long> counted(const fs::path& log) {
 class CriuTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string missing;
-    bool required = false;
-    criu_ = testing::usable_criu(missing, required);
+    testing::require_criu(criu_);
     if (!criu_) {
-      if (required) {
-        FAIL() << missing;
-      }
-      GTEST_SKIP() << missing;
+      return;
     }
     dir_ = fs::temp_directory_path() /
            ("archipel-criu-test-" + std::to_string(std::random_device{}()));

@@ -63,6 +63,11 @@ struct MoveRequest {
   std::filesystem::path work;                     ///< images go under it (source/, destination/)
   std::string page_server_address = "127.0.0.1";  ///< post-copy: the source serves its memory
   std::uint16_t page_server_port = 0;
+  /// Carries the images from the source's directory to the destination's (move_pod): empty, a
+  /// copy between directories; or over the peer channel (send_images / receive_images).
+  std::function<boost::system::result<void, std::string>(const std::filesystem::path& from,
+                                                         const std::filesystem::path& to)>
+      transfer;
 };
 
 struct MovePhase {
