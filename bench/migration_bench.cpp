@@ -133,11 +133,9 @@ struct Move {
       }
       fetching = std::move(*l);
     }
-    const int fd = ::open(destination_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     auto restored = criu.restore({.images = dir / "destination",
-                                  .inherit_fds = {{source_log.relative_path().string(), fd}},
+                                  .reopen = {{source_log, destination_log}},
                                   .lazy_pages = lazy});
-    ::close(fd);
     if (!restored) {
       fail(restored.error().describe() + "\n" + restored.error().log_excerpt);
     }

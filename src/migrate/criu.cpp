@@ -450,11 +450,24 @@ CriuResult<pid_t> Criu::restore(const Restore& r) const {
   std::vector<std::string> args{
       "restore", "--images-dir", r.images.string(),    "--log-file", "restore.log",
       "-v4",     "--file-locks", "--restore-detached", "--pidfile",  pidfile.string()};
+  // Each reopened file is a descriptor passed to CRIU, named as the images name the file (its
+  // path without the leading '/').
   std::vector<int> keep;
-  for (const auto& [resource, fd] : r.inherit_fds) {
-    args.emplace_back("--inherit-fd");
-    args.push_back("fd[" + std::to_string(fd) + "]:" + resource);
+  const auto close_all = [&keep] {
+    for (int fd : keep) {
+      ::close(fd);
+    }
+  };
+  for (const auto& [there, here] : r.reopen) {
+    const int fd = ::open(here.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      const int e = errno;
+      close_all();
+      return CriuError{"restore", -1, "cannot open " + here.string() + ": " + std::strerror(e), {}};
+    }
     keep.push_back(fd);
+    args.emplace_back("--inherit-fd");
+    args.push_back("fd[" + std::to_string(fd) + "]:" + there.relative_path().string());
   }
   if (r.lazy_pages) {
     args.emplace_back("--lazy-pages");
@@ -464,6 +477,7 @@ CriuResult<pid_t> Criu::restore(const Restore& r) const {
   }
   const fs::path output = r.images / "restore.out";
   const Run run = run_criu(options_, args, output, keep);
+  close_all();
   if (run.exit_code != 0) {
     return failure(options_, "restore", run, r.images / "restore.log", output);
   }

@@ -211,14 +211,9 @@ boost::system::result<Restored, std::string> restore_pod(
   const fs::path log = to.log_path(r.namespace_name, r.pod, container);
   std::error_code ec;
   fs::create_directories(log.parent_path(), ec);
-  const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    return fail("opening " + log.string() + ": " + std::strerror(errno));
-  }
   auto restored = criu.restore({.images = images,
-                                .inherit_fds = {{source_log.relative_path().string(), fd}},
+                                .reopen = {{source_log, log}},
                                 .lazy_pages = r.mode == MoveMode::kPostCopy});
-  ::close(fd);
   if (!restored) {
     return fail("restoring " + where + ": " + restored.error().describe());
   }

@@ -130,12 +130,8 @@ TEST_F(CriuTest, ARestoredCounterGoesOnFromWhereItWasFrozenIntoItsNewLog) {
   kill_child(pid);  // as a move does once the destination runs; frees the pid
 
   const fs::path destination_log = dir_ / "destination.log";
-  const int fd = ::open(destination_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  ASSERT_GE(fd, 0);
-  // The images name the log by its path without the leading '/'.
-  const auto restored = criu_->restore(
-      {.images = dir_ / "images", .inherit_fds = {{source_log.relative_path().string(), fd}}});
-  ::close(fd);
+  const auto restored =
+      criu_->restore({.images = dir_ / "images", .reopen = {{source_log, destination_log}}});
   ASSERT_TRUE(restored.has_value()) << restored.error().describe() << "\n"
                                     << restored.error().log_excerpt;
   started_.push_back(*restored);
@@ -181,11 +177,8 @@ TEST_F(CriuTest, ATreeInItsOwnPidNamespaceRestoresBesideItsFrozenSource) {
   const std::vector<unsigned long> before = counted(source_log);
 
   const fs::path destination_log = dir_ / "destination.log";
-  const int fd = ::open(destination_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  ASSERT_GE(fd, 0);
-  const auto restored = criu_->restore(
-      {.images = dir_ / "images", .inherit_fds = {{source_log.relative_path().string(), fd}}});
-  ::close(fd);
+  const auto restored =
+      criu_->restore({.images = dir_ / "images", .reopen = {{source_log, destination_log}}});
   ASSERT_TRUE(restored.has_value()) << restored.error().describe() << "\n"
                                     << restored.error().log_excerpt;
   started_.push_back(*restored);
@@ -217,12 +210,9 @@ TEST_F(CriuTest, APostCopyRestoreRunsFirstAndGetsAllItsMemoryIntact) {
   ASSERT_TRUE(lazy.has_value()) << lazy.error().describe() << "\n" << lazy.error().log_excerpt;
 
   const fs::path destination_log = dir_ / "destination.log";
-  const int fd = ::open(destination_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  ASSERT_GE(fd, 0);
   const auto restored = criu_->restore({.images = dir_ / "destination",
-                                        .inherit_fds = {{source_log.relative_path().string(), fd}},
+                                        .reopen = {{source_log, destination_log}},
                                         .lazy_pages = true});
-  ::close(fd);
   ASSERT_TRUE(restored.has_value()) << restored.error().describe() << "\n"
                                     << restored.error().log_excerpt;
   started_.push_back(*restored);
@@ -260,12 +250,8 @@ TEST_F(CriuTest, ARestoredCartServesEveryItemItHeld) {
   const auto dumped = criu_->dump({.pid = *pid, .images = dir_ / "images", .leave_stopped = true});
   ASSERT_TRUE(dumped.has_value()) << dumped.error().describe() << "\n"
                                   << dumped.error().log_excerpt;
-  const int fd =
-      ::open((dir_ / "destination.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  const auto restored =
-      criu_->restore({.images = dir_ / "images",
-                      .inherit_fds = {{(dir_ / "source.log").relative_path().string(), fd}}});
-  ::close(fd);
+  const auto restored = criu_->restore(
+      {.images = dir_ / "images", .reopen = {{dir_ / "source.log", dir_ / "destination.log"}}});
   ASSERT_TRUE(restored.has_value()) << restored.error().describe() << "\n"
                                     << restored.error().log_excerpt;
   started_.push_back(*restored);

@@ -88,10 +88,10 @@ class Criu {
 
   struct Restore {
     std::filesystem::path images;
-    /// Files the tree had open, given as descriptors open here: CRIU's resource name (a path
-    /// without its leading '/', as in the images) → descriptor. The restored tree writes its
-    /// logs where this site keeps them, not at the source's paths.
-    std::vector<std::pair<std::string, int>> inherit_fds;
+    /// Files the tree had open at the source (their paths there) → the files it writes to
+    /// here, opened for appending (created if missing): the restored tree writes its logs
+    /// where this site keeps them, not at the source's paths.
+    std::vector<std::pair<std::filesystem::path, std::filesystem::path>> reopen;
     bool lazy_pages = false;  ///< pages come from a lazy-pages daemon started beforehand
     bool tcp_established = false;
   };
