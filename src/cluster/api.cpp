@@ -919,7 +919,49 @@ struct KubeApi::Impl {
     if (!stored) {
       return status_response(stored.error());
     }
+    if (owners_gone(r.ns, *stored)) {
+      collect_orphan(t, r.ns, name);
+    }
     return json_response(201, *stored);
+  }
+
+  // True when an object names owners and none of them exists any more: its owner was deleted
+  // while it was being created (a controller racing the deletion of what drives it). The garbage
+  // collector of Kubernetes deletes such dependents; a collection that ran before this object was
+  // stored could not see it, so the check runs after storing it. Owners of kinds this cluster does
+  // not serve are taken to exist.
+  bool owners_gone(std::string_view ns, const object& o) {
+    const value* refs = kube::find_path(o, {"metadata", "ownerReferences"});
+    if (refs == nullptr || !refs->is_array() || refs->as_array().empty()) {
+      return false;
+    }
+    for (const value& ref : refs->as_array()) {
+      if (!ref.is_object()) {
+        return false;
+      }
+      const object& r = ref.as_object();
+      auto text = [&](std::string_view key) -> std::string_view {
+        const value* v = r.if_contains(key);
+        return v != nullptr && v->is_string() ? std::string_view(v->as_string()) : "";
+      };
+      const ResourceType* owner = kube::find_kind(text("apiVersion"), text("kind"));
+      if (owner == nullptr) {
+        return false;
+      }
+      auto current = api.store_.get(*owner, owner->namespaced ? ns : "", text("name"));
+      if (current && kube::meta_string(*current, "uid") == text("uid")) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  void collect_orphan(const ResourceType& t, std::string_view ns, const std::string& name) {
+    if (t.kind == "Pod" && api.options_.graceful_pod_deletion) {
+      (void)start_graceful_delete(t, Route{&t, std::string(ns), name, ""}, {}, -1);
+    } else if (auto deleted = delete_one(t, ns, name, {})) {
+      collect_dependents(ns, kube::meta_string(*deleted, "uid"), false);
+    }
   }
 
   ApiResult get(const ApiRequest& req, const Route& r) {

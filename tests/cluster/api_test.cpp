@@ -72,6 +72,13 @@ class KubeApiTest : public ::testing::Test {
         201);
   }
 
+  // A ConfigMap owned by the ConfigMap "owner" with `owner_uid`.
+  static std::string owned_configmap(const std::string& name, const std::string& owner_uid) {
+    return R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":")" + name +
+           R"(","ownerReferences":[{"apiVersion":"v1","kind":"ConfigMap","name":"owner","uid":")" +
+           owner_uid + R"("}]}})";
+  }
+
   static std::string rv_of(const json::object& o) {
     return std::string(o.at("metadata").at("resourceVersion").as_string());
   }
@@ -348,6 +355,43 @@ TEST_F(KubeApiTest, DeletingANamespaceDeletesWhatItHolds) {
   EXPECT_EQ(call("GET", "/api/v1/namespaces/team").status, 404);
   EXPECT_EQ(call("GET", "/api/v1/namespaces/team/configmaps/a").status, 404);
   EXPECT_EQ(call("GET", "/api/v1/namespaces/default/configmaps/keep").status, 200);
+}
+
+TEST_F(KubeApiTest, DeletingAnOwnerDeletesItsDependents) {
+  const json::object owner = parse(create_configmap("default", "owner"));
+  const std::string uid(owner.at("metadata").at("uid").as_string());
+  ASSERT_EQ(
+      call("POST", "/api/v1/namespaces/default/configmaps", owned_configmap("dep", uid)).status,
+      201);
+  ASSERT_EQ(call("DELETE", "/api/v1/namespaces/default/configmaps/owner").status, 200);
+  EXPECT_EQ(call("GET", "/api/v1/namespaces/default/configmaps/dep").status, 404);
+}
+
+TEST_F(KubeApiTest, ADependentCreatedAfterItsOwnerWasDeletedIsCollected) {
+  // A controller that read its owner, then created a dependent after the owner's deletion had
+  // already collected the others: the dependent must not stay behind.
+  const json::object owner = parse(create_configmap("default", "owner"));
+  const std::string uid(owner.at("metadata").at("uid").as_string());
+  ASSERT_EQ(call("DELETE", "/api/v1/namespaces/default/configmaps/owner").status, 200);
+  ASSERT_EQ(
+      call("POST", "/api/v1/namespaces/default/configmaps", owned_configmap("late", uid)).status,
+      201);
+  EXPECT_EQ(call("GET", "/api/v1/namespaces/default/configmaps/late").status, 404);
+}
+
+TEST_F(KubeApiTest, ADependentIsKeptWhileItsOwnerLivesAndCollectedWhenItsOwnerUidDangles) {
+  const json::object owner = parse(create_configmap("default", "owner"));
+  const std::string uid(owner.at("metadata").at("uid").as_string());
+  ASSERT_EQ(
+      call("POST", "/api/v1/namespaces/default/configmaps", owned_configmap("kept", uid)).status,
+      201);
+  EXPECT_EQ(call("GET", "/api/v1/namespaces/default/configmaps/kept").status, 200);
+  // Same name, another incarnation: the reference names the uid, so it dangles.
+  ASSERT_EQ(call("POST", "/api/v1/namespaces/default/configmaps",
+                 owned_configmap("stale", "00000000-0000-0000-0000-000000000000"))
+                .status,
+            201);
+  EXPECT_EQ(call("GET", "/api/v1/namespaces/default/configmaps/stale").status, 404);
 }
 
 TEST_F(KubeApiTest, DeletePreconditionMismatchIsConflict) {
