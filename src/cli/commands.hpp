@@ -93,21 +93,39 @@ struct LinkOptions {
 /// of stdin is a command (cut, heal, stall, resume, latency D, jitter D, bandwidth B, status).
 int link(const LinkOptions& options);
 
+/// How a command reaches a site's front door.
+struct ServerOptions {
+  std::string server;  ///< the site's front door URL (default: $ARCHIPEL_SERVER)
+  std::filesystem::path token_file;
+  std::filesystem::path ca_file;
+  bool insecure = false;
+};
+
 struct ShareOptions {
   std::vector<std::string> what;  ///< "namespace team-a", or "configmap/app" (with -n)
   std::string namespace_name;     ///< -n: the object's namespace
   std::string with;               ///< share: the sites, 'nantes & rennes'
   std::string from;               ///< unshare: the sites to stop sharing with (empty: all)
   bool delete_copies = false;     ///< unshare: the sites removed delete their copies
-  std::string server;             ///< the site's front door URL (default: $ARCHIPEL_SERVER)
-  std::filesystem::path token_file;
-  std::filesystem::path ca_file;
-  bool insecure = false;
+  ServerOptions front_door;
 };
 /// `archipel share`: shares a namespace or an object with sites, through a site's front door.
 int share(const ShareOptions& options);
 /// `archipel unshare`: stops sharing it (with every other site, or those of --from).
 int unshare(const ShareOptions& options);
+
+struct MigrateOptions {
+  std::string what;            ///< pod/NAME
+  std::string namespace_name;  ///< -n (default: default)
+  std::string to;              ///< the destination site
+  std::string mode = "live";   ///< cold, warm, live, app
+  std::string name;            ///< the Migration's name (default: NAME-<random>)
+  bool wait = true;            ///< follow it to the end, with a progress bar
+  ServerOptions front_door;    ///< the site running the pod
+};
+/// `archipel migrate pod/NAME --to SITE`: creates a Migration at the site running the pod and
+/// follows it, printing its steps; exits 0 once the pod runs at SITE.
+int migrate(const MigrateOptions& options);
 
 struct CriuCheckOptions {
   std::filesystem::path criu;  ///< empty: $ARCHIPEL_CRIU, /opt/archipel/criu/bin/criu, PATH

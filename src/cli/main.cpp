@@ -101,6 +101,17 @@ int main(int argc, char** argv) {
       ->add_option("--bandwidth", link.bandwidth, "per direction (10MB/s, 100Mbit/s; 0: unlimited)")
       ->capture_default_str();
 
+  const auto add_server_options = [](CLI::App* cmd, cli::ServerOptions& o,
+                                     const std::string& what) {
+    cmd->add_option("--server", o.server, what + " (default: $ARCHIPEL_SERVER)");
+    cmd->add_option("--token-file", o.token_file, "a file holding a bearer token")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--certificate-authority", o.ca_file,
+                    "verify the front door's certificate against this CA")
+        ->check(CLI::ExistingFile);
+    cmd->add_flag("--insecure-skip-tls-verify", o.insecure,
+                  "do not verify the front door's certificate");
+  };
   cli::ShareOptions share;
   auto add_share_options = [&](CLI::App* cmd) {
     cmd->add_option("what", share.what,
@@ -108,15 +119,7 @@ int main(int argc, char** argv) {
         ->required()
         ->expected(1, 2);
     cmd->add_option("-n,--namespace", share.namespace_name, "the object's namespace");
-    cmd->add_option("--server", share.server,
-                    "the front door of a site sharing it (default: $ARCHIPEL_SERVER)");
-    cmd->add_option("--token-file", share.token_file, "a file holding a bearer token")
-        ->check(CLI::ExistingFile);
-    cmd->add_option("--certificate-authority", share.ca_file,
-                    "verify the front door's certificate against this CA")
-        ->check(CLI::ExistingFile);
-    cmd->add_flag("--insecure-skip-tls-verify", share.insecure,
-                  "do not verify the front door's certificate");
+    add_server_options(cmd, share.front_door, "the front door of a site sharing it");
   };
   CLI::App* share_cmd = app.add_subcommand(
       "share", "share a namespace (its objects of the shared kinds) or one object with sites");
@@ -130,6 +133,22 @@ int main(int argc, char** argv) {
                           "only with these sites: 'nantes & rennes' (default: every other)");
   unshare_cmd->add_flag("--delete-copies", share.delete_copies,
                         "the sites removed delete their copies (default: they keep them)");
+
+  cli::MigrateOptions migrate;
+  CLI::App* migrate_cmd = app.add_subcommand(
+      "migrate", "move a running pod to another site with its memory (CRIU) or its state (app)");
+  migrate_cmd->add_option("what", migrate.what, "pod/NAME")->required();
+  migrate_cmd->add_option("-n,--namespace", migrate.namespace_name, "the pod's namespace");
+  migrate_cmd->add_option("--to", migrate.to, "the site to move it to")->required();
+  migrate_cmd
+      ->add_option("--mode", migrate.mode,
+                   "cold (stop, copy, restore), warm (copy first, then what changed), live "
+                   "(post-copy or pre-copy), app (the application's own state)")
+      ->check(CLI::IsMember({"cold", "warm", "live", "app"}))
+      ->capture_default_str();
+  migrate_cmd->add_option("--name", migrate.name, "the Migration's name (default: POD-xxxxx)");
+  migrate_cmd->add_flag("!--no-wait", migrate.wait, "return once the migration is created");
+  add_server_options(migrate_cmd, migrate.front_door, "the front door of the site running the pod");
 
   cli::CriuCheckOptions criu_check;
   CLI::App* criu_cmd = app.add_subcommand("criu", "CRIU, which migrates pods between sites");
@@ -171,6 +190,9 @@ int main(int argc, char** argv) {
   }
   if (*unshare_cmd) {
     return cli::unshare(share);
+  }
+  if (*migrate_cmd) {
+    return cli::migrate(migrate);
   }
   if (*criu_check_cmd) {
     return cli::criu_check(criu_check);

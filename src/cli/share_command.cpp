@@ -4,16 +4,12 @@
 #include "archipel/dsl/scope.hpp"
 #include "archipel/kube/resource.hpp"
 #include "archipel/proxy/shared_objects.hpp"
-#include "archipel/proxy/upstream.hpp"
 #include "archipel/sharing/bridge.hpp"
-#include "archipel/site/config.hpp"
 #include "cli/commands.hpp"
+#include "cli/front_door_client.hpp"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 
-#include <cstdlib>
 #include <iostream>
 
 namespace archipel::cli {
@@ -96,87 +92,6 @@ boost::system::result<std::vector<std::string>, std::string> sites_of(const std:
   return sites;
 }
 
-struct Response {
-  unsigned status = 0;
-  std::string body;
-};
-
-boost::asio::awaitable<void> exchange(proxy::Upstream& upstream,
-                                      const proxy::ForwardRequest& request,
-                                      boost::system::result<Response, std::string>& out) {
-  using R = boost::system::result<Response, std::string>;
-  auto answer = co_await upstream.send(request);
-  if (!answer) {
-    out = R(boost::system::in_place_error, answer.error().message);
-    co_return;
-  }
-  auto read = co_await proxy::read_body(**answer, 16 * 1024 * 1024);
-  if (!read) {
-    out = R(boost::system::in_place_error, read.error().message);
-    co_return;
-  }
-  out = Response{(*answer)->status, std::move(*read)};
-}
-
-// One request to the front door; the error says why no answer came.
-boost::system::result<Response, std::string> call(const ShareOptions& o, std::string method,
-                                                  std::string target, std::string body) {
-  using R = boost::system::result<Response, std::string>;
-  std::string server = o.server;
-  if (server.empty()) {
-    if (const char* env = std::getenv("ARCHIPEL_SERVER"); env != nullptr) {
-      server = env;
-    }
-  }
-  if (server.empty()) {
-    return R(boost::system::in_place_error,
-             "give a site's front door with --server URL (or $ARCHIPEL_SERVER)");
-  }
-  while (server.ends_with('/')) {
-    server.pop_back();
-  }
-  boost::asio::io_context io;
-  proxy::Upstream::Options options;
-  options.url = server;
-  options.ca_file = o.ca_file.string();
-  options.insecure_skip_tls_verify = o.insecure;
-  if (!o.token_file.empty()) {
-    auto token = site::read_token_file(o.token_file);
-    if (!token) {
-      return R(boost::system::in_place_error, "cannot read a token from " + o.token_file.string());
-    }
-    options.bearer_token = *token;
-  }
-  auto upstream = proxy::Upstream::create(io, options);
-  if (!upstream) {
-    return R(boost::system::in_place_error, upstream.error());
-  }
-  proxy::ForwardRequest request;
-  request.method = std::move(method);
-  request.target = std::move(target);
-  request.headers = {{"Accept", "application/json"}, {"Content-Type", "application/json"}};
-  request.body = std::move(body);
-  request.timeout = std::chrono::seconds(30);
-  R out(boost::system::in_place_error, "no answer");
-  // Stops the loop once answered: the pooled connection would keep it running.
-  boost::asio::co_spawn(io, exchange(**upstream, request, out),
-                        [&io](const std::exception_ptr&) { io.stop(); });
-  io.run();
-  return out;
-}
-
-// The Status message of a refusal, or the body.
-std::string message_of(const Response& r) {
-  boost::system::error_code ec;
-  const json::value v = json::parse(r.body, ec);
-  if (!ec && v.is_object()) {
-    if (const json::value* m = v.as_object().if_contains("message"); m && m->is_string()) {
-      return std::string(m->as_string());
-    }
-  }
-  return "HTTP " + std::to_string(r.status) + ": " + r.body.substr(0, 200);
-}
-
 std::string sites_text(const json::value& shared) {
   std::string out;
   const json::value* spec = shared.is_object() ? shared.as_object().if_contains("spec") : nullptr;
@@ -192,7 +107,7 @@ std::string sites_text(const json::value& shared) {
   return out;
 }
 
-int finish(const boost::system::result<Response, std::string>& r, std::string_view done) {
+int finish(const boost::system::result<FrontDoorResponse, std::string>& r, std::string_view done) {
   if (!r) {
     std::cerr << "archipel: " << r.error() << "\n";
     return kExitFailed;
@@ -234,7 +149,9 @@ int share(const ShareOptions& o) {
   spec["sites"] = std::move(list);
   const json::object body{
       {"apiVersion", "archipel.io/v1"}, {"kind", "SharedObject"}, {"spec", std::move(spec)}};
-  return finish(call(o, "POST", std::string(kCollection), json::serialize(body)), "shared by");
+  return finish(
+      call_front_door(o.front_door, "POST", std::string(kCollection), json::serialize(body)),
+      "shared by");
 }
 
 int unshare(const ShareOptions& o) {
@@ -247,14 +164,14 @@ int unshare(const ShareOptions& o) {
       std::string(kCollection) + "/" + proxy::shared_object_name(target->group());
   const std::string copies = o.delete_copies ? "?removedCopies=Delete" : "";
   if (o.from.empty()) {
-    return finish(call(o, "DELETE", path + copies, ""), "now only at");
+    return finish(call_front_door(o.front_door, "DELETE", path + copies, ""), "now only at");
   }
   auto from = sites_of(o.from, "--from");
   if (!from) {
     std::cerr << "archipel unshare: " << from.error() << "\n";
     return kExitUsage;
   }
-  auto current = call(o, "GET", path, "");
+  auto current = call_front_door(o.front_door, "GET", path, "");
   if (!current || current->status != 200) {
     return finish(current, "");
   }
@@ -267,7 +184,8 @@ int unshare(const ShareOptions& o) {
   }
   shared.as_object()["spec"].as_object()["sites"] = std::move(kept);
   shared.as_object().erase("status");
-  return finish(call(o, "PUT", path + copies, json::serialize(shared)), "shared by");
+  return finish(call_front_door(o.front_door, "PUT", path + copies, json::serialize(shared)),
+                "shared by");
 }
 
 }  // namespace archipel::cli

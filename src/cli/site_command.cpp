@@ -1,5 +1,6 @@
 #include "archipel/base/log.hpp"
 #include "archipel/base/prometheus.hpp"
+#include "archipel/migrate/migrations.hpp"
 #include "archipel/peer/metrics.hpp"
 #include "archipel/peer/peer_node.hpp"
 #include "archipel/proxy/front_door.hpp"
@@ -17,8 +18,10 @@
 #include "cli/commands.hpp"
 
 #include <spdlog/spdlog.h>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -61,6 +64,9 @@ class SiteServices {
         return code;
       }
     }
+    if (node_ && config.cluster.mode == site::ClusterConfig::Mode::kEmbedded) {
+      start_migrations(config);
+    }
     for (const site::PeerConfig& p : config.peers) {
       directory_peers.push_back({p.name, p.address.to_string(), p.public_key});
     }
@@ -81,6 +87,16 @@ class SiteServices {
     proxy::FrontDoor::Services services;
     services.sites = directory_.get();
     services.proxy = proxy_.get();
+    if (migrations_) {
+      services.migrations = [this](const proxy::FrontDoor::ResourceRequest& r)
+          -> boost::system::result<proxy::FrontDoor::ResourceReply, kube::Status> {
+        auto answer = migrations_->handle(r.method, r.ns, r.name, r.query, r.body, r.as_table);
+        if (!answer) {
+          return answer.error();
+        }
+        return proxy::FrontDoor::ResourceReply{answer->code, std::move(answer->body)};
+      };
+    }
     services.shared = shared_objects_.get();
     services.on_request = [this](std::string_view method, std::string_view target,
                                  const proxy::RequestRecord& record,
@@ -111,6 +127,9 @@ class SiteServices {
       if (sharing_) {
         sharing::render_metrics(sharing_->service(), sharing_->bridge(), text);
       }
+      if (migrations_) {
+        migrations_->render_metrics(text);
+      }
       return text.take();
     };
     auto door = proxy::FrontDoor::start(io_, options, std::move(services));
@@ -132,6 +151,7 @@ class SiteServices {
 
   ~SiteServices() {
     front_door_.reset();
+    migrations_.reset();
     shared_objects_.reset();
     sharing_.reset();  // waits for its strand: the io_context still runs
     records_.reset();
@@ -243,6 +263,34 @@ class SiteServices {
     return kExitOk;
   }
 
+  // Pods of the embedded cluster move to other sites (its runtime runs them as processes of
+  // this machine, which CRIU checkpoints). The drivers reach the cluster through the proxy's
+  // pooled client, from their own threads.
+  void start_migrations(const site::SiteConfig& config) {
+    migrate::Migrations::Options options;
+    options.site = config.name;
+    for (const site::PeerConfig& p : config.peers) {
+      options.peers.push_back(p.name);
+    }
+    options.work = config.data_dir / "migrations";
+    options.pods_dir = config.data_dir / "pods";
+    options.page_server_host = config.peer.host;
+    auto client = proxy::kube_client(local_);
+    migrate::KubeCall call =
+        [this, client](
+            const std::string& method, const std::string& target,
+            const std::string& body) -> boost::system::result<migrate::KubeReply, std::string> {
+      auto r =
+          boost::asio::co_spawn(io_, client->request(method, target, body), boost::asio::use_future)
+              .get();
+      if (!r) {
+        return r.error();
+      }
+      return migrate::KubeReply{r->status, std::move(r->body)};
+    };
+    migrations_ = migrate::Migrations::start(io_, *node_, std::move(call), std::move(options));
+  }
+
   int start_peer_channel(const site::SiteConfig& config) {
     auto identity = peer::Identity::load(config.identity);
     if (!identity) {
@@ -310,6 +358,7 @@ class SiteServices {
   std::unique_ptr<sharing::RecordStore> records_;
   std::unique_ptr<sharing::SiteSharing> sharing_;
   std::unique_ptr<proxy::SharedObjects> shared_objects_;
+  std::unique_ptr<migrate::Migrations> migrations_;
   std::unique_ptr<proxy::FrontDoor> front_door_;
   std::vector<std::thread> threads_;
 };

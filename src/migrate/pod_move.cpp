@@ -54,7 +54,8 @@ std::string now_rfc3339() {
   return buf;
 }
 
-// The pod as the destination creates it: its identity and spec, no server-set fields.
+}  // namespace
+
 json::object destination_pod(const json::object& source, const std::string& from) {
   json::object meta;
   const json::object& m = source.at("metadata").as_object();
@@ -73,8 +74,6 @@ json::object destination_pod(const json::object& source, const std::string& from
   notes[kRestoringAnnotation] = "true";
   return pod;
 }
-
-}  // namespace
 
 SourceCheckpoint::~SourceCheckpoint() {
   give_back();
@@ -107,20 +106,29 @@ boost::system::result<void, std::string> SourceCheckpoint::complete(
   return {};
 }
 
-boost::system::result<std::unique_ptr<SourceCheckpoint>, std::string> checkpoint_pod(
-    const Criu& criu, PodSite& from, const MoveRequest& r, const std::string& destination) {
-  const std::string where = r.namespace_name + "/" + r.pod;
-  auto got = from.get_pod(r.namespace_name, r.pod);
+namespace {
+
+// A migratable pod and its one running container.
+struct RunningPod {
+  json::object pod;
+  std::string container;
+  pid_t pid = 0;
+};
+
+boost::system::result<RunningPod, std::string> running_pod(PodSite& from, const std::string& ns,
+                                                           const std::string& name) {
+  const std::string where = ns + "/" + name;
+  auto got = from.get_pod(ns, name);
   if (!got) {
     return got.error();
   }
-  json::object pod = std::move(*got);
-  if (string_at(pod, {"metadata", "annotations", kMigrateAnnotation}) != "criu") {
+  RunningPod out{std::move(*got), {}, 0};
+  if (string_at(out.pod, {"metadata", "annotations", kMigrateAnnotation}) != "criu") {
     return "pod " + where + " is not annotated " + std::string(kMigrateAnnotation) +
            ": criu (only such pods run so that CRIU can move them)";
   }
   const json::value* statuses = nullptr;
-  if (const json::value* status = pod.if_contains("status");
+  if (const json::value* status = out.pod.if_contains("status");
       status != nullptr && status->is_object()) {
     statuses = status->as_object().if_contains("containerStatuses");
   }
@@ -129,13 +137,44 @@ boost::system::result<std::unique_ptr<SourceCheckpoint>, std::string> checkpoint
     return "pod " + where + " must have exactly one container, running";
   }
   const json::object& cs = statuses->as_array().front().as_object();
-  const std::string container = string_at(cs, {"name"});
+  out.container = string_at(cs, {"name"});
   const std::string id = string_at(cs, {"containerID"});
   const json::value* state = cs.if_contains("state");
   if (!id.starts_with("archipel://") || state == nullptr || !state->is_object() ||
       !state->as_object().contains("running")) {
-    return "pod " + where + ": container " + container + " is not running";
+    return "pod " + where + ": container " + out.container + " is not running";
   }
+  out.pid = static_cast<pid_t>(std::atol(id.c_str() + 11));
+  return out;
+}
+
+}  // namespace
+
+boost::system::result<void, std::string> checkpoint_running_pod(const Criu& criu, PodSite& from,
+                                                                const std::string& ns,
+                                                                const std::string& name,
+                                                                const fs::path& images) {
+  auto running = running_pod(from, ns, name);
+  if (!running) {
+    return running.error();
+  }
+  std::error_code ec;
+  fs::remove_all(images, ec);
+  if (auto d = criu.dump({.pid = running->pid, .images = images, .leave_running = true}); !d) {
+    return "checkpointing " + ns + "/" + name + " (running): " + d.error().describe();
+  }
+  return {};
+}
+
+boost::system::result<std::unique_ptr<SourceCheckpoint>, std::string> checkpoint_pod(
+    const Criu& criu, PodSite& from, const MoveRequest& r, const std::string& destination) {
+  const std::string where = r.namespace_name + "/" + r.pod;
+  auto running = running_pod(from, r.namespace_name, r.pod);
+  if (!running) {
+    return running.error();
+  }
+  json::object& pod = running->pod;
+  const std::string& container = running->container;
 
   // The source's runtime must not restart the container once it is checkpointed.
   json::object marked = pod;
@@ -152,7 +191,7 @@ boost::system::result<std::unique_ptr<SourceCheckpoint>, std::string> checkpoint
   c->container_ = container;
   c->log_ = from.log_path(r.namespace_name, r.pod, container);
   c->images_ = r.work / "source";
-  c->pid_ = static_cast<pid_t>(std::atol(id.c_str() + 11));
+  c->pid_ = running->pid;
   if (r.mode == MoveMode::kPostCopy) {
     // Left stopped, not killed, once every page is sent: until complete() the pod can still
     // be given back, however fast the destination fetched the memory.

@@ -98,7 +98,44 @@ constexpr std::string_view kResources =
     R"("verbs":["get","list","watch"],"categories":["archipel"]},)"
     R"({"name":"sharedobjects","singularName":"sharedobject","namespaced":false,)"
     R"("kind":"SharedObject","shortNames":["shared"],)"
-    R"("verbs":["create","delete","get","list","update"],"categories":["archipel"]}]})";
+    R"("verbs":["create","delete","get","list","update"],"categories":["archipel"]},)"
+    R"({"name":"migrations","singularName":"migration","namespaced":true,"kind":"Migration",)"
+    R"("shortNames":["mig"],"verbs":["create","delete","get","list"],"categories":["archipel"]}]})";
+
+constexpr std::string_view kArchipelV1 = "/apis/archipel.io/v1/";
+
+// A Migration path: /apis/archipel.io/v1/migrations (every namespace) or
+// /apis/archipel.io/v1/namespaces/NS/migrations[/NAME]; {namespace, name}, nullopt otherwise.
+std::optional<std::pair<std::string_view, std::string_view>> migration_path(std::string_view path) {
+  if (!path.starts_with(kArchipelV1)) {
+    return std::nullopt;
+  }
+  std::string_view rest = path.substr(kArchipelV1.size());
+  if (rest == "migrations") {
+    return std::make_pair(std::string_view(), std::string_view());
+  }
+  if (!rest.starts_with("namespaces/")) {
+    return std::nullopt;
+  }
+  rest.remove_prefix(std::string_view("namespaces/").size());
+  const std::size_t slash = rest.find('/');
+  if (slash == 0 || slash == std::string_view::npos) {
+    return std::nullopt;
+  }
+  const std::string_view ns = rest.substr(0, slash);
+  rest.remove_prefix(slash + 1);
+  if (rest == "migrations") {
+    return std::make_pair(ns, std::string_view());
+  }
+  if (!rest.starts_with("migrations/")) {
+    return std::nullopt;
+  }
+  const std::string_view name = rest.substr(std::string_view("migrations/").size());
+  if (name.empty() || name.find('/') != std::string_view::npos) {
+    return std::nullopt;
+  }
+  return std::make_pair(ns, name);
+}
 
 // A request as the front door reads it: what the proxy takes (ClientRequest), with what HTTP
 // says about it.
@@ -274,6 +311,24 @@ Routed route(const Incoming& in, const FrontDoor::Services& services) {
       return status_reply(r.error());
     }
     return Reply{static_cast<http::status>(r->code), "application/json", std::move(r->body)};
+  }
+  if (services.migrations) {
+    if (auto where = migration_path(path)) {
+      const std::size_t question = target.find('?');
+      FrontDoor::ResourceRequest r{
+          in.request.method,
+          where->first,
+          where->second,
+          question == std::string_view::npos ? std::string_view() : target.substr(question + 1),
+          in.request.body,
+          wants_table(in.request.header("Accept"))};
+      auto answer = services.migrations(r);
+      if (!answer) {
+        return status_reply(answer.error());
+      }
+      return Reply{static_cast<http::status>(answer->code), "application/json",
+                   std::move(answer->body)};
+    }
   }
   if (services.proxy != nullptr) {
     return std::monostate();

@@ -21,13 +21,20 @@ struct ImagesStats {
   std::uint64_t bytes = 0;
 };
 
-/// Sends the regular files of `dir` over `stream` (which the caller opened), ends its half, and
-/// waits for the receiver's answer.
+/// Sends the regular files of `dir` over `stream` (which the caller opened), ends its half
+/// unless `end_half` is false (the stream goes on with other messages), and waits for the
+/// receiver's answer. With a `base` (an earlier images directory the receiver also holds, as
+/// its own `base`), a file that the base has travels as the 64 KiB blocks that differ.
+/// ImagesStats::bytes: the file bytes that travelled.
 boost::asio::awaitable<boost::system::result<ImagesStats, std::string>> send_images(
-    peer::PeerStream& stream, std::filesystem::path dir);
+    peer::PeerStream& stream, std::filesystem::path dir, bool end_half = true,
+    std::filesystem::path base = {});
 
-/// Receives a transfer into `dir` (created if missing) and answers the sender.
+/// Receives a transfer into `dir` (created if missing) and answers the sender, ending its half
+/// with the answer unless `end_half` is false. `base`: where the files a delta transfer
+/// builds on are.
 boost::asio::awaitable<boost::system::result<ImagesStats, std::string>> receive_images(
-    peer::PeerStream& stream, std::filesystem::path dir);
+    peer::PeerStream& stream, std::filesystem::path dir, bool end_half = true,
+    std::filesystem::path base = {});
 
 }  // namespace archipel::migrate

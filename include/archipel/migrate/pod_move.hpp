@@ -81,6 +81,12 @@ struct MoveResult {
   std::vector<MovePhase> phases;
 };
 
+/// The pod as a destination creates it from the source's `source` pod: its name, namespace,
+/// labels, annotations and spec (no server-set fields), with `archipel.io/migrated-from: from`
+/// and `archipel.io/restoring` (its runtime leaves it to the restore).
+[[nodiscard]] boost::json::object destination_pod(const boost::json::object& source,
+                                                  const std::string& from);
+
 /// Both halves, between two sites this process reaches; the images are copied between
 /// directories.
 boost::system::result<MoveResult, std::string> move_pod(const Criu& criu, PodSite& from,
@@ -134,6 +140,12 @@ class SourceCheckpoint {
 /// Checkpoints the pod at `from` into `request.work / "source"`, for `destination` (a site name).
 boost::system::result<std::unique_ptr<SourceCheckpoint>, std::string> checkpoint_pod(
     const Criu& criu, PodSite& from, const MoveRequest& request, const std::string& destination);
+
+/// A warm move's first step: a checkpoint of the pod's process into `images` (replaced), the
+/// process going on running. The freeze's checkpoint later travels as what changed since.
+boost::system::result<void, std::string> checkpoint_running_pod(
+    const Criu& criu, PodSite& from, const std::string& ns, const std::string& pod,
+    const std::filesystem::path& images);
 
 /// The destination's half: creates `pod` (as SourceCheckpoint::pod() gave it) at `to`, restores
 /// its process from `images` (post-copy: fetching the memory from the request's page server)

@@ -41,11 +41,31 @@ class FrontDoor {
     /// request's CPU (bench/proxy_bench.sh).
     unsigned threads = 0;
   };
+  /// A namespaced archipel.io resource the site serves itself (Migrations): one request, its
+  /// JSON answer or a Kubernetes Status. `ns` is empty for a list across namespaces.
+  struct ResourceRequest {
+    std::string_view method;
+    std::string_view ns;
+    std::string_view name;
+    std::string_view query;
+    std::string_view body;
+    bool as_table = false;
+  };
+  struct ResourceReply {
+    unsigned code = 200;
+    std::string body;
+  };
+  using ResourceHandler =
+      std::function<boost::system::result<ResourceReply, kube::Status>(const ResourceRequest&)>;
+
   /// What the front door serves; each must outlive it.
   struct Services {
     SiteDirectory* sites = nullptr;
     /// The SharedObjects API; nullptr when the site shares nothing (no peer channel).
     const SharedObjects* shared = nullptr;
+    /// The Migration API (/apis/archipel.io/v1/[namespaces/NS/]migrations[/NAME]); empty when
+    /// the site cannot move pods.
+    ResourceHandler migrations;
     /// Runs every other request; nullptr: they are answered 404.
     Proxy* proxy = nullptr;
     /// Called after each proxied request (metrics, access log) with its method and target; on

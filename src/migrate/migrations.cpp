@@ -1,0 +1,1035 @@
+#include "archipel/migrate/migrations.hpp"
+
+#include "archipel/kube/object.hpp"
+#include "archipel/migrate/criu.hpp"
+#include "archipel/migrate/images.hpp"
+#include "archipel/migrate/pod_move.hpp"
+#include "migrate.pb.h"
+#include "migrate/app_state.hpp"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <ctime>
+#include <map>
+#include <mutex>
+#include <optional>
+
+namespace archipel::migrate {
+namespace {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using asio::awaitable;
+using Clock = std::chrono::steady_clock;
+using kube::Status;
+
+constexpr const char* kMethod = "migrate.pod";
+constexpr std::string_view kGroup = "archipel.io";
+constexpr std::string_view kResource = "migrations";
+
+enum class Mode { kCold, kWarm, kLive, kApp };
+
+std::optional<Mode> parse_mode(std::string_view s) {
+  if (s == "cold") {
+    return Mode::kCold;
+  }
+  if (s == "warm") {
+    return Mode::kWarm;
+  }
+  if (s == "live") {
+    return Mode::kLive;
+  }
+  if (s == "app") {
+    return Mode::kApp;
+  }
+  return std::nullopt;
+}
+
+constexpr std::array<std::string_view, 4> kModes{"cold", "warm", "live", "app"};
+
+std::string rfc3339_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::array<char, 32> buf{};
+  std::strftime(buf.data(), buf.size(), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf.data();
+}
+
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+peer::Bytes encode(const google::protobuf::MessageLite& m) {
+  peer::Bytes out(m.ByteSizeLong());
+  m.SerializeToArray(out.data(), static_cast<int>(out.size()));
+  return out;
+}
+
+// Runs `fn` on `pool` (CRIU and the site's Kubernetes block) and resumes the caller with its
+// result on the caller's executor.
+template <class T>
+awaitable<T> invoke(std::function<T()> fn) {
+  co_return fn();
+}
+template <class T>
+awaitable<T> on_pool(asio::thread_pool& pool, std::function<T()> fn) {
+  co_return co_await asio::co_spawn(pool, invoke<T>(std::move(fn)), asio::use_awaitable);
+}
+
+// The next message of `stream` as a `M`; an error says what came instead.
+template <class M>
+awaitable<boost::system::result<M, std::string>> receive_as(peer::PeerStream& stream,
+                                                            const char* what) {
+  auto got = co_await stream.receive();
+  if (!got) {
+    co_return std::string("waiting for ") + what + ": " + got.error().message;
+  }
+  if (!*got) {
+    co_return std::string("the other site ended the exchange before ") + what;
+  }
+  M m;
+  if (!m.ParseFromArray((*got)->data(), static_cast<int>((*got)->size()))) {
+    co_return std::string("a malformed ") + what;
+  }
+  co_return m;
+}
+
+// A free TCP port on `host` for a page server (bound then released: CRIU binds it next).
+boost::system::result<std::uint16_t, std::string> free_port(const std::string& host) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return std::string("socket: ") + std::strerror(errno);
+  }
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
+    ::close(fd);
+    return "the page server host " + host + " is not an IPv4 address";
+  }
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    const std::string why = std::strerror(errno);
+    ::close(fd);
+    return "no free port on " + host + ": " + why;
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// A name usable as a directory: the migration's namespace/name with '/' → '_'.
+std::string directory_name(std::string s) {
+  std::replace(s.begin(), s.end(), '/', '_');
+  return s;
+}
+
+struct Spec {
+  std::string ns;
+  std::string name;  // the Migration's
+  std::string pod;
+  std::string to;
+  Mode mode = Mode::kLive;
+  std::string mode_name;
+};
+
+// What a finished migration measured.
+struct Done {
+  double downtime_ms = 0;
+  std::uint64_t image_bytes = 0;
+};
+using Outcome = boost::system::result<Done, std::string>;
+
+// Prometheus histogram of downtimes, by mode.
+constexpr std::array<double, 10> kDowntimeBuckets{0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5, 10};
+struct ModeMetrics {
+  std::uint64_t succeeded = 0;
+  std::uint64_t failed = 0;
+  std::array<std::uint64_t, kDowntimeBuckets.size()> buckets{};
+  double downtime_sum = 0;
+  std::uint64_t downtime_count = 0;
+};
+
+class Core : public std::enable_shared_from_this<Core> {
+ public:
+  Core(asio::io_context& io, peer::PeerNode& node, KubeCall local, Migrations::Options options)
+      : io_(io),
+        node_(node),
+        options_(std::move(options)),
+        site_(options_.site, std::move(local), options_.pods_dir) {}
+
+  asio::io_context& io() { return io_; }
+  peer::PeerNode& node() { return node_; }
+  const Migrations::Options& options() const { return options_; }
+  KubePodSite& site() { return site_; }
+  asio::thread_pool& pool() { return pool_; }
+
+  // CRIU, checked once (blocking: call it on the pool).
+  boost::system::result<std::pair<const Criu*, CriuFeatures>, std::string> criu() {
+    std::lock_guard lock(criu_mu_);
+    if (!criu_) {
+      std::optional<fs::path> binary =
+          options_.criu.empty() ? Criu::locate() : std::optional<fs::path>(options_.criu);
+      if (!binary) {
+        return std::string("no CRIU on this site (scripts/setup-criu installs one)");
+      }
+      criu_.emplace(Criu::Options{*binary});
+      features_ = criu_->check();
+    }
+    if (!features_.works) {
+      return "CRIU does not work on " + options_.site + ": " + features_.problem;
+    }
+    return std::make_pair(&*criu_, features_);
+  }
+
+  // ---- the Migration records ----
+
+  // Starts a migration from a POST body; the record as created.
+  boost::system::result<json::object, Status> create(std::string_view ns, std::string_view body);
+  boost::system::result<json::object, Status> get(std::string_view ns, std::string_view name);
+  json::array list(std::string_view ns);
+  boost::system::result<json::object, Status> remove(std::string_view ns, std::string_view name);
+
+  void step(const Spec& s, const std::string& name) {
+    update(s, [&](json::object& status, Clock::time_point started) {
+      status["steps"].as_array().push_back(
+          json::object{{"name", name}, {"atMs", std::round(ms_since(started) * 10) / 10}});
+    });
+  }
+  void set(const Spec& s, std::string_view key, json::value v) {
+    update(s, [&](json::object& status, Clock::time_point) { status[key] = std::move(v); });
+  }
+  void finish(const Spec& s, const Outcome& outcome);
+
+  void render(base::PrometheusText& out) const;
+
+ private:
+  // Changes the status of `s`'s record (given when the migration started), under the lock.
+  void update(const Spec& s, const std::function<void(json::object&, Clock::time_point)>& change) {
+    std::lock_guard lock(mu_);
+    auto it = records_.find(s.ns + "/" + s.name);
+    if (it == records_.end()) {
+      return;
+    }
+    change(it->second.object["status"].as_object(), it->second.started);
+    it->second.object["metadata"].as_object()["resourceVersion"] = std::to_string(++version_);
+  }
+
+  struct Record {
+    json::object object;
+    Clock::time_point started;
+    bool running = true;
+  };
+
+  asio::io_context& io_;
+  peer::PeerNode& node_;
+  Migrations::Options options_;
+  KubePodSite site_;
+  asio::thread_pool pool_{2};
+  std::mutex criu_mu_;
+  std::optional<Criu> criu_;
+  CriuFeatures features_;
+  mutable std::mutex mu_;
+  std::map<std::string, Record> records_;  // by namespace/name
+  std::uint64_t version_ = 0;
+  std::map<std::string, ModeMetrics> metrics_;  // by mode
+  std::uint64_t image_bytes_ = 0;
+};
+
+awaitable<void> drive(std::shared_ptr<Core> core, Spec spec);
+
+// ---- the API ----
+
+std::string text_at(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+boost::system::result<json::object, Status> Core::create(std::string_view ns,
+                                                         std::string_view body) {
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (ec || !v.is_object()) {
+    return Status::bad_request("a Migration must be a JSON object");
+  }
+  json::object& o = v.as_object();
+  if (const std::string kind = text_at(o, "kind"); !kind.empty() && kind != "Migration") {
+    return Status::bad_request("the body is a " + kind + ", not a Migration");
+  }
+  if (const std::string api = text_at(o, "apiVersion"); !api.empty() && api != "archipel.io/v1") {
+    return Status::bad_request("Migration is served as archipel.io/v1, not " + api);
+  }
+  json::value& meta_value = o["metadata"];
+  if (!meta_value.is_object()) {
+    meta_value = json::object();
+  }
+  json::object& meta = meta_value.as_object();
+  std::string name = text_at(meta, "name");
+  if (name.empty() && !text_at(meta, "generateName").empty()) {
+    name = text_at(meta, "generateName") + kube::random_suffix();
+  }
+  const std::string declared_ns = text_at(meta, "namespace");
+  std::vector<kube::StatusCause> causes;
+  if (name.empty()) {
+    causes.push_back({"FieldValueRequired", "Required value: name or generateName is required",
+                      "metadata.name"});
+  }
+  if (!declared_ns.empty() && declared_ns != ns) {
+    return Status::bad_request(
+        "the namespace of the provided object does not match the namespace sent on the request");
+  }
+  const json::value* spec_value = o.if_contains("spec");
+  const json::object empty;
+  const json::object& spec =
+      spec_value != nullptr && spec_value->is_object() ? spec_value->as_object() : empty;
+  Spec s;
+  s.ns = std::string(ns);
+  s.name = name;
+  s.pod = text_at(spec, "pod");
+  s.to = text_at(spec, "to");
+  s.mode_name = text_at(spec, "mode").empty() ? "live" : text_at(spec, "mode");
+  if (s.pod.empty()) {
+    causes.push_back({"FieldValueRequired", "Required value: the pod to move", "spec.pod"});
+  }
+  if (s.to.empty()) {
+    causes.push_back({"FieldValueRequired", "Required value: the site to move it to", "spec.to"});
+  } else if (s.to == options_.site) {
+    causes.push_back({"FieldValueInvalid",
+                      "Invalid value: \"" + s.to + "\": the pod already runs at " + s.to,
+                      "spec.to"});
+  } else if (std::find(options_.peers.begin(), options_.peers.end(), s.to) ==
+             options_.peers.end()) {
+    causes.push_back({"FieldValueNotSupported",
+                      "Unsupported value: \"" + s.to + "\": not a site of the federation",
+                      "spec.to"});
+  }
+  if (auto m = parse_mode(s.mode_name)) {
+    s.mode = *m;
+  } else {
+    causes.push_back({"FieldValueNotSupported",
+                      "Unsupported value: \"" + s.mode_name +
+                          "\": supported values: \"cold\", \"warm\", \"live\", \"app\"",
+                      "spec.mode"});
+  }
+  if (!causes.empty()) {
+    return Status::invalid(kGroup, "Migration", name, std::move(causes));
+  }
+
+  json::object object{{"apiVersion", "archipel.io/v1"},
+                      {"kind", "Migration"},
+                      {"metadata", json::object{{"name", name},
+                                                {"namespace", s.ns},
+                                                {"uid", kube::random_uuid()},
+                                                {"creationTimestamp", rfc3339_now()}}},
+                      {"spec", json::object{{"pod", s.pod}, {"to", s.to}, {"mode", s.mode_name}}},
+                      {"status", json::object{{"phase", "Pending"},
+                                              {"from", options_.site},
+                                              {"startTime", rfc3339_now()},
+                                              {"steps", json::array()}}}};
+  {
+    std::lock_guard lock(mu_);
+    const std::string key = s.ns + "/" + name;
+    if (records_.contains(key)) {
+      return Status::already_exists(kGroup, kResource, name);
+    }
+    for (const auto& [k, r] : records_) {
+      if (r.running && k.starts_with(s.ns + "/") &&
+          text_at(r.object.at("spec").as_object(), "pod") == s.pod) {
+        return Status::conflict(kGroup, kResource, name,
+                                "pod " + s.pod + " is already moving (migration " +
+                                    text_at(r.object.at("metadata").as_object(), "name") + ")");
+      }
+    }
+    object["metadata"].as_object()["resourceVersion"] = std::to_string(++version_);
+    records_.emplace(key, Record{object, Clock::now(), true});
+  }
+  asio::co_spawn(io_, drive(shared_from_this(), s), asio::detached);
+  return object;
+}
+
+boost::system::result<json::object, Status> Core::get(std::string_view ns, std::string_view name) {
+  std::lock_guard lock(mu_);
+  auto it = records_.find(std::string(ns) + "/" + std::string(name));
+  if (it == records_.end()) {
+    return Status::not_found(kGroup, kResource, name);
+  }
+  return it->second.object;
+}
+
+json::array Core::list(std::string_view ns) {
+  std::lock_guard lock(mu_);
+  json::array items;
+  for (const auto& [key, r] : records_) {
+    if (ns.empty() || key.starts_with(std::string(ns) + "/")) {
+      items.push_back(r.object);
+    }
+  }
+  return items;
+}
+
+boost::system::result<json::object, Status> Core::remove(std::string_view ns,
+                                                         std::string_view name) {
+  std::lock_guard lock(mu_);
+  auto it = records_.find(std::string(ns) + "/" + std::string(name));
+  if (it == records_.end()) {
+    return Status::not_found(kGroup, kResource, name);
+  }
+  if (it->second.running) {
+    return Status::conflict(kGroup, kResource, name,
+                            "the migration is running; delete it once it has finished");
+  }
+  json::object gone = std::move(it->second.object);
+  records_.erase(it);
+  return gone;
+}
+
+void Core::finish(const Spec& s, const Outcome& outcome) {
+  std::lock_guard lock(mu_);
+  ModeMetrics& m = metrics_[s.mode_name];
+  auto it = records_.find(s.ns + "/" + s.name);
+  if (it == records_.end()) {
+    return;
+  }
+  json::object& status = it->second.object["status"].as_object();
+  status["completionTime"] = rfc3339_now();
+  status["steps"].as_array().push_back(
+      json::object{{"name", outcome ? "Done" : "Failed"},
+                   {"atMs", std::round(ms_since(it->second.started) * 10) / 10}});
+  if (outcome) {
+    status["phase"] = "Succeeded";
+    status["downtimeMs"] = std::round(outcome->downtime_ms * 10) / 10;
+    status["imageBytes"] = outcome->image_bytes;
+    status["message"] = "pod " + s.pod + " runs at " + s.to;
+    ++m.succeeded;
+    const double seconds = outcome->downtime_ms / 1000;
+    for (std::size_t i = 0; i < kDowntimeBuckets.size(); ++i) {
+      m.buckets[i] += seconds <= kDowntimeBuckets[i] ? 1 : 0;
+    }
+    m.downtime_sum += seconds;
+    ++m.downtime_count;
+    image_bytes_ += outcome->image_bytes;
+  } else {
+    status["phase"] = "Failed";
+    status["message"] = outcome.error();
+    ++m.failed;
+  }
+  it->second.running = false;
+  it->second.object["metadata"].as_object()["resourceVersion"] = std::to_string(++version_);
+}
+
+void Core::render(base::PrometheusText& out) const {
+  std::lock_guard lock(mu_);
+  out.family("archipel_migrations_total", "counter",
+             "Migrations of pods from this site, by result.");
+  for (const auto& [mode, m] : metrics_) {
+    out.sample("archipel_migrations_total", {{"mode", mode}, {"result", "succeeded"}}, m.succeeded);
+    out.sample("archipel_migrations_total", {{"mode", mode}, {"result", "failed"}}, m.failed);
+  }
+  out.family("archipel_migration_downtime_seconds", "histogram",
+             "From a migrated pod's freeze until it ran at its destination.");
+  for (const auto& [mode, m] : metrics_) {
+    for (std::size_t i = 0; i < kDowntimeBuckets.size(); ++i) {
+      const std::string le = json::serialize(json::value(kDowntimeBuckets[i]));
+      out.sample("archipel_migration_downtime_seconds_bucket", {{"mode", mode}, {"le", le}},
+                 m.buckets[i]);
+    }
+    out.sample("archipel_migration_downtime_seconds_bucket", {{"mode", mode}, {"le", "+Inf"}},
+               m.downtime_count);
+    out.sample("archipel_migration_downtime_seconds_sum", {{"mode", mode}}, m.downtime_sum);
+    out.sample("archipel_migration_downtime_seconds_count", {{"mode", mode}}, m.downtime_count);
+  }
+  out.family("archipel_migration_image_bytes_total", "counter",
+             "Checkpoint image bytes sent by migrations from this site.");
+  out.sample("archipel_migration_image_bytes_total", {}, image_bytes_);
+  std::uint64_t running = 0;
+  for (const auto& [key, r] : records_) {
+    running += r.running ? 1 : 0;
+  }
+  out.family("archipel_migrations_running", "gauge", "Migrations from this site under way.");
+  out.sample("archipel_migrations_running", {}, running);
+}
+
+// ---- the source: drives one migration ----
+
+// The destination answered the offer.
+awaitable<boost::system::result<std::shared_ptr<peer::PeerStream>, std::string>> offer(
+    std::shared_ptr<Core> core, Spec s) {
+  wire::MigrationOffer o;
+  o.set_migration(s.ns + "/" + s.name);
+  o.set_namespace_(s.ns);
+  o.set_pod(s.pod);
+  o.set_mode(s.mode_name);
+  auto opened = co_await core->node().open(
+      s.to, kMethod, encode(o),
+      std::chrono::duration_cast<std::chrono::milliseconds>(core->options().deadline), false);
+  if (!opened) {
+    co_return "cannot reach " + s.to + ": " + opened.error().message;
+  }
+  auto answer = co_await receive_as<wire::OfferAnswer>(**opened, "the destination's answer");
+  if (!answer) {
+    co_return answer.error();
+  }
+  if (!answer->ok()) {
+    co_return s.to + " refused the pod: " + answer->error();
+  }
+  co_return *opened;
+}
+
+// The move failed: the pod goes on here. On the pool: it resumes a process and writes to the
+// site's Kubernetes.
+awaitable<bool> give_back_on(asio::thread_pool& pool, SourceCheckpoint& source) {
+  co_return co_await on_pool<bool>(pool, [&] {
+    source.give_back();
+    return true;
+  });
+}
+
+awaitable<Outcome> drive_criu(std::shared_ptr<Core> core, Spec s) {
+  using Checkpoint = boost::system::result<std::unique_ptr<SourceCheckpoint>, std::string>;
+  const std::string back = " (the pod goes on at " + core->options().site + ")";
+  auto criu =
+      co_await on_pool<boost::system::result<std::pair<const Criu*, CriuFeatures>, std::string>>(
+          core->pool(), [&] { return core->criu(); });
+  if (!criu) {
+    co_return criu.error();
+  }
+  const Criu& c = *criu->first;
+  // Live: pre-copy needs the kernel to track dirty memory; post-copy only userfaultfd.
+  MoveMode move = MoveMode::kCold;
+  std::string strategy = s.mode == Mode::kWarm ? "checkpoint-then-delta" : "stop-and-copy";
+  if (s.mode == Mode::kLive) {
+    if (criu->second.lazy_pages) {
+      move = MoveMode::kPostCopy;
+      strategy = "post-copy";
+    } else {
+      co_return std::string(
+          "live migration needs lazy pages (userfaultfd), which CRIU cannot use "
+          "here; use mode cold or warm");
+    }
+  }
+  core->set(s, "strategy", json::value(strategy));
+  core->set(s, "phase", json::value("Running"));
+
+  auto stream = co_await offer(core, s);
+  if (!stream) {
+    co_return stream.error();
+  }
+  peer::PeerStream& out = **stream;
+  core->step(s, "Accepted");
+
+  const fs::path work = core->options().work / "out" / directory_name(s.ns + "_" + s.name);
+  std::uint64_t bytes = 0;
+  if (s.mode == Mode::kWarm) {
+    // The running pod's checkpoint goes first; at the freeze, only what changed since.
+    const fs::path base = work / "base";
+    auto taken = co_await on_pool<boost::system::result<void, std::string>>(
+        core->pool(), [&] { return checkpoint_running_pod(c, core->site(), s.ns, s.pod, base); });
+    if (!taken) {
+      out.reset({peer::RpcCode::kFailed, taken.error()});
+      co_return taken.error();
+    }
+    core->step(s, "BaseCheckpointed");
+    auto sent = co_await send_images(out, base, false);
+    if (!sent) {
+      co_return "sending the base checkpoint to " + s.to + ": " + sent.error();
+    }
+    bytes += sent->bytes;
+    core->step(s, "BaseTransferred");
+  }
+
+  MoveRequest request;
+  request.namespace_name = s.ns;
+  request.pod = s.pod;
+  request.mode = move;
+  request.work = work;
+  if (move == MoveMode::kPostCopy) {
+    request.page_server_address = core->options().page_server_host;
+    auto port = free_port(request.page_server_address);
+    if (!port) {
+      co_return port.error();
+    }
+    request.page_server_port = *port;
+  }
+  const auto freeze = Clock::now();
+  auto checkpoint = co_await on_pool<Checkpoint>(
+      core->pool(), [&] { return checkpoint_pod(c, core->site(), request, s.to); });
+  if (!checkpoint) {
+    out.reset({peer::RpcCode::kFailed, checkpoint.error()});
+    co_return checkpoint.error();
+  }
+  // Lambdas below capture by reference: what they name lives in this coroutine's frame while
+  // they run (and GCC 12 mishandles captured copies in coroutines: shared_ptr counts went
+  // wrong under ASan).
+  std::unique_ptr<SourceCheckpoint> source = std::move(*checkpoint);
+  core->step(s, "Checkpointed");
+
+  wire::Checkpointed info;
+  info.set_pod(json::serialize(source->pod()));
+  info.set_container(source->container());
+  info.set_source_log(source->log().string());
+  info.set_post_copy(move == MoveMode::kPostCopy);
+  info.set_page_server_host(request.page_server_address);
+  info.set_page_server_port(request.page_server_port);
+  if (auto sent = co_await out.send(encode(info)); !sent) {
+    co_await give_back_on(core->pool(), *source);
+    co_return "lost " + s.to + ": " + sent.error().message + back;
+  }
+  // Warm: what changed since the base checkpoint, block by block.
+  const fs::path base = s.mode == Mode::kWarm ? work / "base" : fs::path();
+  auto images = co_await send_images(out, source->images(), false, base);
+  if (!images) {
+    co_await give_back_on(core->pool(), *source);
+    co_return "sending the images to " + s.to + ": " + images.error() + back;
+  }
+  bytes += images->bytes;
+  const double frozen_until_transferred = ms_since(freeze);
+  core->step(s, "Transferred");
+
+  auto outcome = co_await receive_as<wire::RestoreOutcome>(out, "the restore's outcome");
+  if (!outcome) {
+    co_await give_back_on(core->pool(), *source);
+    co_return outcome.error() + back;
+  }
+  if (!outcome->restored()) {
+    if (outcome->give_back()) {
+      co_await give_back_on(core->pool(), *source);
+      wire::Decision d;
+      d.set_given_back(true);
+      (void)co_await out.send(encode(d));
+      auto last = co_await receive_as<wire::RestoreOutcome>(out, "the restore's error");
+      const std::string why = last ? last->error() : last.error();
+      co_return "restoring at " + s.to + ": " + why + back;
+    }
+    co_await give_back_on(core->pool(), *source);
+    co_return "restoring at " + s.to + ": " + outcome->error() + back;
+  }
+  core->step(s, move == MoveMode::kPostCopy ? "MemoryComplete" : "Restored");
+  // Committed once both sites know: the destination keeps the pod when it reads the commit,
+  // this site removes its copy when the destination confirms. Without the confirmation the
+  // pod goes on here (and may run at the destination too: never nowhere).
+  wire::Decision commit;
+  commit.set_commit(true);
+  if (auto sent = co_await out.send(encode(commit)); !sent) {
+    co_await give_back_on(core->pool(), *source);
+    co_return "lost " + s.to + " before the commit: " + sent.error().message + back;
+  }
+  auto confirmed = co_await receive_as<wire::Decision>(out, "the commit's confirmation");
+  if (!confirmed || !confirmed->commit()) {
+    co_await give_back_on(core->pool(), *source);
+    const std::string why =
+        confirmed ? std::string("the destination did not confirm the commit") : confirmed.error();
+    co_return why + back + "; it may run at " + s.to + " too";
+  }
+  auto completed = co_await on_pool<boost::system::result<void, std::string>>(
+      core->pool(), [&] { return source->complete(std::chrono::seconds(60)); });
+  if (!completed) {
+    co_return "moved to " + s.to + ", but " + completed.error();
+  }
+  core->step(s, "SourceRemoved");
+  co_return Done{frozen_until_transferred + outcome->restored_ms(), bytes};
+}
+
+// The application's state moves: read at the source, which then stops (so that nothing changes
+// it, and so that on one machine the destination's copy alone answers on the port), handed to
+// a copy started afresh at the destination. If that fails, the source's pod starts again here
+// with the state.
+awaitable<Outcome> drive_app(std::shared_ptr<Core> core, Spec s) {
+  core->set(s, "strategy", json::value("application-state"));
+  core->set(s, "phase", json::value("Running"));
+  using PodResult = boost::system::result<json::object, std::string>;
+  auto pod =
+      co_await on_pool<PodResult>(core->pool(), [&] { return core->site().get_pod(s.ns, s.pod); });
+  if (!pod) {
+    co_return "pod " + s.ns + "/" + s.pod + " at " + core->options().site + ": " + pod.error();
+  }
+  auto app = app_endpoint(*pod);
+  if (!app) {
+    co_return app.error();
+  }
+  auto stream = co_await offer(core, s);
+  if (!stream) {
+    co_return stream.error();
+  }
+  peer::PeerStream& out = **stream;
+  core->step(s, "Accepted");
+
+  const auto freeze = Clock::now();
+  using StateResult = boost::system::result<std::string, std::string>;
+  auto state = co_await on_pool<StateResult>(
+      core->pool(), [&] { return take_app_state(core->site(), s.ns, s.pod, app->port); });
+  if (!state) {
+    out.reset({peer::RpcCode::kFailed, state.error()});
+    co_return state.error() + " (the pod goes on at " + core->options().site + ")";
+  }
+  core->step(s, "StateTaken");
+  json::object created = destination_pod(*pod, core->options().site);
+  kube::metadata(created)["annotations"].as_object().erase(kRestoringAnnotation);
+  wire::AppPod request;
+  request.set_pod(json::serialize(created));
+  request.set_port(app->port);
+  request.set_state(*state);
+  std::string why;
+  if (auto sent = co_await out.send(encode(request), true); !sent) {
+    why = "lost " + s.to + " with the state: " + sent.error().message;
+  } else {
+    auto outcome = co_await receive_as<wire::RestoreOutcome>(out, "the restore's outcome");
+    if (!outcome) {
+      why = outcome.error();
+    } else if (!outcome->restored()) {
+      why = "restoring the state at " + s.to + ": " + outcome->error();
+    }
+  }
+  if (why.empty()) {
+    core->step(s, "Restored");
+    co_return Done{ms_since(freeze), request.state().size()};
+  }
+  auto back = co_await on_pool<boost::system::result<void, std::string>>(
+      core->pool(), [&] { return give_app_back(core->site(), *pod, *state, app->port); });
+  if (back) {
+    co_return why + " (the pod goes on at " + core->options().site + ")";
+  }
+  co_return why + "; and restarting it at " + core->options().site + " failed: " + back.error();
+}
+
+awaitable<void> drive(std::shared_ptr<Core> core, Spec spec) {
+  // (No co_await inside ?: — GCC 12 destroys the temporaries of such expressions twice.)
+  Outcome outcome;
+  if (spec.mode == Mode::kApp) {
+    outcome = co_await drive_app(core, spec);
+  } else {
+    outcome = co_await drive_criu(core, spec);
+  }
+  if (outcome) {
+    spdlog::info("migration {}/{}: pod {} moved to {} ({}), downtime {:.1f} ms", spec.ns, spec.name,
+                 spec.pod, spec.to, spec.mode_name, outcome->downtime_ms);
+  } else {
+    spdlog::warn("migration {}/{}: pod {} did not move to {}: {}", spec.ns, spec.name, spec.pod,
+                 spec.to, outcome.error());
+  }
+  core->finish(spec, outcome);
+}
+
+// ---- the destination: receives one pod ----
+
+awaitable<void> answer(peer::PeerStream& stream, bool ok, const std::string& error) {
+  wire::OfferAnswer a;
+  a.set_ok(ok);
+  a.set_error(error);
+  (void)co_await stream.send(encode(a), !ok);
+}
+
+awaitable<void> send_outcome(peer::PeerStream& stream, bool restored, const std::string& error,
+                             double restored_ms, bool last) {
+  wire::RestoreOutcome o;
+  o.set_restored(restored);
+  o.set_error(error);
+  o.set_restored_ms(restored_ms);
+  (void)co_await stream.send(encode(o), last);
+}
+
+// Asks the source to take the pod back, and waits until it has (or is gone).
+awaitable<void> ask_give_back(std::shared_ptr<peer::PeerStream> stream) {
+  wire::RestoreOutcome o;
+  o.set_give_back(true);
+  if (auto sent = co_await stream->send(encode(o)); sent) {
+    (void)co_await receive_as<wire::Decision>(*stream, "the pod given back");
+  }
+}
+
+awaitable<void> receive_criu(std::shared_ptr<Core> core, std::shared_ptr<peer::PeerStream> stream,
+                             wire::MigrationOffer offer) {
+  const std::string where = offer.namespace_() + "/" + offer.pod();
+  auto criu =
+      co_await on_pool<boost::system::result<std::pair<const Criu*, CriuFeatures>, std::string>>(
+          core->pool(), [&] { return core->criu(); });
+  if (!criu) {
+    co_await answer(*stream, false, criu.error());
+    co_return;
+  }
+  co_await answer(*stream, true, {});
+  const fs::path work =
+      core->options().work / "in" / directory_name(stream->peer() + "_" + offer.migration());
+  std::error_code ec;
+  fs::remove_all(work, ec);
+  struct Cleanup {
+    fs::path dir;
+    ~Cleanup() {
+      std::error_code e;
+      fs::remove_all(dir, e);
+    }
+  } cleanup{work};
+  if (offer.mode() == "warm") {
+    const fs::path base = work / "base";
+    if (auto got = co_await receive_images(*stream, base, false); !got) {
+      co_return;  // the source knows
+    }
+  }
+  auto info = co_await receive_as<wire::Checkpointed>(*stream, "the checkpoint");
+  if (!info) {
+    co_return;
+  }
+  const fs::path images = work / "images";
+  const fs::path base = offer.mode() == "warm" ? work / "base" : fs::path();
+  auto received = co_await receive_images(*stream, images, false, base);
+  if (!received) {
+    co_return;
+  }
+  boost::system::error_code jec;
+  json::value pod = json::parse(info->pod(), jec);
+  if (jec || !pod.is_object() ||
+      kube::meta_string(pod.as_object(), "namespace") != offer.namespace_() ||
+      kube::meta_string(pod.as_object(), "name") != offer.pod()) {
+    co_await send_outcome(*stream, false, "the checkpointed pod is not " + where, 0, true);
+    co_return;
+  }
+  MoveRequest request;
+  request.namespace_name = offer.namespace_();
+  request.pod = offer.pod();
+  request.mode = info->post_copy() ? MoveMode::kPostCopy : MoveMode::kCold;
+  request.page_server_address = info->page_server_host();
+  request.page_server_port = static_cast<std::uint16_t>(info->page_server_port());
+  asio::io_context& io = core->io();
+  auto restored = co_await on_pool<boost::system::result<Restored, std::string>>(core->pool(), [&] {
+    return restore_pod(*criu->first, core->site(), pod.as_object(), info->container(),
+                       info->source_log(), images, request,
+                       [&] { asio::co_spawn(io, ask_give_back(stream), asio::use_future).get(); });
+  });
+  if (!restored) {
+    co_await send_outcome(*stream, false, restored.error(), 0, true);
+    co_return;
+  }
+  co_await send_outcome(*stream, true, {}, restored->restored_ms, false);
+  auto decision = co_await receive_as<wire::Decision>(*stream, "the commit");
+  if (decision && decision->commit()) {
+    wire::Decision confirm;
+    confirm.set_commit(true);
+    (void)co_await stream->send(encode(confirm), true);
+    spdlog::info("migration {} from {}: pod {} runs here", offer.migration(), stream->peer(),
+                 where);
+    co_return;
+  }
+  // No commit: the source keeps the pod; this copy goes.
+  spdlog::warn("migration {} from {}: no commit ({}); removing the restored copy of {}",
+               offer.migration(), stream->peer(),
+               decision ? "the source gave up" : decision.error(), where);
+  co_await on_pool<bool>(core->pool(), [&] {
+    kill_tree(restored->pid);
+    return core->site().delete_pod(offer.namespace_(), offer.pod()).has_value();
+  });
+}
+
+awaitable<void> receive_app(std::shared_ptr<Core> core, std::shared_ptr<peer::PeerStream> stream,
+                            wire::MigrationOffer offer) {
+  co_await answer(*stream, true, {});
+  auto request = co_await receive_as<wire::AppPod>(*stream, "the pod");
+  if (!request) {
+    co_return;
+  }
+  const auto begin = Clock::now();
+  boost::system::error_code jec;
+  json::value pod = json::parse(request->pod(), jec);
+  std::string error;
+  if (jec || !pod.is_object() ||
+      kube::meta_string(pod.as_object(), "namespace") != offer.namespace_() ||
+      kube::meta_string(pod.as_object(), "name") != offer.pod()) {
+    error = "the pod sent is not " + offer.namespace_() + "/" + offer.pod();
+  } else {
+    const auto port = static_cast<std::uint16_t>(request->port());
+    auto restored = co_await on_pool<boost::system::result<void, std::string>>(core->pool(), [&] {
+      auto started = start_app_copy(core->site(), pod.as_object(), port, std::chrono::seconds(30));
+      if (!started) {
+        return started;
+      }
+      auto put = put_app_state(port, request->state());
+      if (!put) {
+        (void)core->site().delete_pod(offer.namespace_(), offer.pod());
+      }
+      return put;
+    });
+    if (!restored) {
+      error = restored.error();
+    }
+  }
+  co_await send_outcome(*stream, error.empty(), error, ms_since(begin), true);
+}
+
+awaitable<void> receive(std::weak_ptr<Core> weak, std::shared_ptr<peer::PeerStream> stream,
+                        peer::Bytes request) {
+  std::shared_ptr<Core> core = weak.lock();
+  if (!core) {
+    stream->reset({peer::RpcCode::kFailed, "the site is stopping"});
+    co_return;
+  }
+  wire::MigrationOffer offer;
+  const bool parsed = offer.ParseFromArray(request.data(), static_cast<int>(request.size())) &&
+                      !offer.namespace_().empty() && !offer.pod().empty();
+  const auto mode = parse_mode(offer.mode());
+  if (!parsed) {
+    co_await answer(*stream, false, "a malformed migration offer");
+  } else if (!mode) {
+    co_await answer(*stream, false, "unknown mode \"" + offer.mode() + "\"");
+  } else {
+    spdlog::info("migration {} from {}: receiving pod {}/{} ({})", offer.migration(),
+                 stream->peer(), offer.namespace_(), offer.pod(), offer.mode());
+    if (*mode == Mode::kApp) {
+      co_await receive_app(core, stream, std::move(offer));
+    } else {
+      co_await receive_criu(core, stream, std::move(offer));
+    }
+  }
+  // Until the source lets go: a stream dropped while the other side has not ended is reset,
+  // and the reset would overtake this side's last answer.
+  for (;;) {
+    auto more = co_await stream->receive();
+    if (!more || !*more) {
+      break;
+    }
+  }
+}
+
+// ---- the service ----
+
+json::object column(std::string name, std::string type, std::string description) {
+  return json::object{{"name", std::move(name)},
+                      {"type", std::move(type)},
+                      {"format", ""},
+                      {"description", std::move(description)},
+                      {"priority", 0}};
+}
+
+// How long ago the migration was created, as kubectl shows ages.
+std::string age(const json::object& migration) {
+  const std::string created = text_at(migration.at("metadata").as_object(), "creationTimestamp");
+  std::tm tm{};
+  if (strptime(created.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm) == nullptr) {
+    return "<unknown>";
+  }
+  const auto since =
+      std::chrono::system_clock::now() - std::chrono::system_clock::from_time_t(timegm(&tm));
+  return kube::human_duration(std::chrono::duration_cast<std::chrono::seconds>(since));
+}
+
+json::object table(const json::array& items) {
+  json::array rows;
+  for (const json::value& item : items) {
+    const json::object& o = item.as_object();
+    const json::object& spec = o.at("spec").as_object();
+    const json::object& status = o.at("status").as_object();
+    const json::value* downtime = status.if_contains("downtimeMs");
+    std::string down = "";
+    if (downtime != nullptr && downtime->is_number()) {
+      down = std::to_string(static_cast<long long>(std::llround(downtime->to_number<double>()))) +
+             "ms";
+    }
+    rows.push_back(json::object{
+        {"cells",
+         json::array{o.at("metadata").at("name"), json::value(text_at(spec, "pod")),
+                     json::value(text_at(status, "from")), json::value(text_at(spec, "to")),
+                     json::value(text_at(spec, "mode")), json::value(text_at(status, "phase")),
+                     json::value(down), json::value(age(o))}},
+        {"object", json::object{{"kind", "PartialObjectMetadata"},
+                                {"apiVersion", "meta.k8s.io/v1"},
+                                {"metadata", o.at("metadata")}}}});
+  }
+  return json::object{
+      {"kind", "Table"},
+      {"apiVersion", "meta.k8s.io/v1"},
+      {"metadata", json::object()},
+      {"columnDefinitions",
+       json::array{column("Name", "string", "The migration."),
+                   column("Pod", "string", "The pod it moves."),
+                   column("From", "string", "The site the pod ran at."),
+                   column("To", "string", "The site it moves to."),
+                   column("Mode", "string", "cold, warm, live or app."),
+                   column("Phase", "string", "Pending, Running, Succeeded or Failed."),
+                   column("Downtime", "string", "From the freeze until the pod ran again."),
+                   column("Age", "string", "Since the migration was created.")}},
+      {"rows", std::move(rows)}};
+}
+
+class Service final : public Migrations {
+ public:
+  Service(asio::io_context& io, peer::PeerNode& node, KubeCall local, Options options)
+      : core_(std::make_shared<Core>(io, node, std::move(local), std::move(options))) {
+    // CRIU's own check takes a fifth of a second: done now, not in a migration's first step.
+    asio::post(core_->pool(), [core = core_] { (void)core->criu(); });
+    std::weak_ptr<Core> weak = core_;
+    node.handle(kMethod, [weak](std::shared_ptr<peer::PeerStream> stream, peer::Bytes request) {
+      return receive(weak, std::move(stream), std::move(request));
+    });
+  }
+
+  boost::system::result<Reply, Status> handle(std::string_view method, std::string_view ns,
+                                              std::string_view name, std::string_view query,
+                                              std::string_view body, bool as_table) override {
+    (void)query;
+    if (method == "GET" && name.empty()) {
+      json::array items = core_->list(ns);
+      if (as_table) {
+        return Reply{200, json::serialize(table(items))};
+      }
+      return Reply{200, json::serialize(json::object{{"apiVersion", "archipel.io/v1"},
+                                                     {"kind", "MigrationList"},
+                                                     {"metadata", json::object{}},
+                                                     {"items", std::move(items)}})};
+    }
+    if (ns.empty()) {
+      return Status::method_not_allowed("migrations are namespaced: name the namespace");
+    }
+    if (method == "GET") {
+      auto o = core_->get(ns, name);
+      if (!o) {
+        return o.error();
+      }
+      return Reply{
+          200, json::serialize(as_table ? json::value(table(json::array{*o})) : json::value(*o))};
+    }
+    if (method == "POST" && name.empty()) {
+      auto o = core_->create(ns, body);
+      if (!o) {
+        return o.error();
+      }
+      return Reply{201, json::serialize(*o)};
+    }
+    if (method == "DELETE" && !name.empty()) {
+      auto o = core_->remove(ns, name);
+      if (!o) {
+        return o.error();
+      }
+      return Reply{200, json::serialize(*o)};
+    }
+    return Status::method_not_allowed(std::string(method) + " is not served on migrations");
+  }
+
+  void render_metrics(base::PrometheusText& out) const override { core_->render(out); }
+
+ private:
+  std::shared_ptr<Core> core_;
+};
+
+}  // namespace
+
+std::unique_ptr<Migrations> Migrations::start(asio::io_context& io, peer::PeerNode& node,
+                                              KubeCall local, Options options) {
+  return std::make_unique<Service>(io, node, std::move(local), std::move(options));
+}
+
+}  // namespace archipel::migrate
