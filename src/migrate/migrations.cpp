@@ -203,10 +203,15 @@ class Core : public std::enable_shared_from_this<Core> {
   // ---- the Migration records ----
 
   // Starts a migration from a POST body; the record as created.
-  boost::system::result<json::object, Status> create(std::string_view ns, std::string_view body);
+  // `strict`: unknown fields are an error (fieldValidation=Strict), not ignored.
+  boost::system::result<json::object, Status> create(std::string_view ns, std::string_view body,
+                                                     bool strict);
   boost::system::result<json::object, Status> get(std::string_view ns, std::string_view name);
   json::array list(std::string_view ns);
   boost::system::result<json::object, Status> remove(std::string_view ns, std::string_view name);
+  // A merge patch of the labels and annotations (the spec of a migration does not change).
+  boost::system::result<json::object, Status> patch(std::string_view ns, std::string_view name,
+                                                    std::string_view body);
 
   void step(const Spec& s, const std::string& name) {
     update(s, [&](json::object& status, Clock::time_point started) {
@@ -263,14 +268,42 @@ std::string text_at(const json::object& o, std::string_view key) {
   return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
 }
 
-boost::system::result<json::object, Status> Core::create(std::string_view ns,
-                                                         std::string_view body) {
+// The fields a Migration has that `o` lacks ("spec.foo"), outside metadata and status.
+std::vector<std::string> unknown_fields(const json::object& o) {
+  std::vector<std::string> out;
+  for (const auto& [key, v] : o) {
+    if (key != "apiVersion" && key != "kind" && key != "metadata" && key != "spec" &&
+        key != "status") {
+      out.push_back(std::string(key));
+    }
+  }
+  if (const json::value* spec = o.if_contains("spec"); spec != nullptr && spec->is_object()) {
+    for (const auto& [key, v] : spec->as_object()) {
+      if (key != "pod" && key != "to" && key != "mode") {
+        out.push_back("spec." + std::string(key));
+      }
+    }
+  }
+  return out;
+}
+
+boost::system::result<json::object, Status> Core::create(std::string_view ns, std::string_view body,
+                                                         bool strict) {
   boost::system::error_code ec;
   json::value v = json::parse(body, ec);
   if (ec || !v.is_object()) {
     return Status::bad_request("a Migration must be a JSON object");
   }
   json::object& o = v.as_object();
+  if (auto unknown = unknown_fields(o); strict && !unknown.empty()) {
+    std::string fields;
+    for (const std::string& f : unknown) {
+      fields += (fields.empty() ? "" : ", ") + ("unknown field \"" + f + "\"");
+    }
+    return Status::bad_request(
+        "Migration in version \"v1\" cannot be handled as a Migration: strict decoding error: " +
+        fields);
+  }
   if (const std::string kind = text_at(o, "kind"); !kind.empty() && kind != "Migration") {
     return Status::bad_request("the body is a " + kind + ", not a Migration");
   }
@@ -399,6 +432,67 @@ boost::system::result<json::object, Status> Core::remove(std::string_view ns,
   json::object gone = std::move(it->second.object);
   records_.erase(it);
   return gone;
+}
+
+boost::system::result<json::object, Status> Core::patch(std::string_view ns, std::string_view name,
+                                                        std::string_view body) {
+  boost::system::error_code ec;
+  const json::value v = json::parse(body, ec);
+  if (ec || !v.is_object()) {
+    return Status::bad_request("a patch of a Migration must be a JSON object");
+  }
+  std::lock_guard lock(mu_);
+  auto it = records_.find(std::string(ns) + "/" + std::string(name));
+  if (it == records_.end()) {
+    return Status::not_found(kGroup, kResource, name);
+  }
+  json::object& current = it->second.object;
+  for (const auto& [key, value] : v.as_object()) {
+    if (key == "apiVersion" || key == "kind") {
+      continue;
+    }
+    if (key == "spec" && value != current.at("spec")) {
+      return Status::invalid(kGroup, "Migration", name,
+                             {{"FieldValueForbidden", "Forbidden: field is immutable", "spec"}});
+    }
+    if (key == "spec") {
+      continue;
+    }
+    if (key != "metadata" || !value.is_object()) {
+      return Status::invalid(
+          kGroup, "Migration", name,
+          {{"FieldValueForbidden",
+            "Forbidden: only metadata.labels and metadata.annotations change", std::string(key)}});
+    }
+    for (const auto& [field, change] : value.as_object()) {
+      if (field == "name" || field == "namespace" || field == "resourceVersion") {
+        continue;  // sent back as they are
+      }
+      if ((field != "labels" && field != "annotations") || !change.is_object()) {
+        return Status::invalid(kGroup, "Migration", name,
+                               {{"FieldValueForbidden",
+                                 "Forbidden: only metadata.labels and metadata.annotations change",
+                                 "metadata." + std::string(field)}});
+      }
+      json::value& target = current["metadata"].as_object()[field];
+      if (!target.is_object()) {
+        target = json::object();
+      }
+      for (const auto& [k, val] : change.as_object()) {
+        if (val.is_null()) {
+          target.as_object().erase(k);
+        } else if (val.is_string()) {
+          target.as_object()[k] = val;
+        } else {
+          return Status::invalid(kGroup, "Migration", name,
+                                 {{"FieldValueInvalid", "Invalid value: must be a string",
+                                   "metadata." + std::string(field) + "." + std::string(k)}});
+        }
+      }
+    }
+  }
+  current["metadata"].as_object()["resourceVersion"] = std::to_string(++version_);
+  return current;
 }
 
 void Core::finish(const Spec& s, const Outcome& outcome) {
@@ -980,7 +1074,6 @@ class Service final : public Migrations {
   boost::system::result<Reply, Status> handle(std::string_view method, std::string_view ns,
                                               std::string_view name, std::string_view query,
                                               std::string_view body, bool as_table) override {
-    (void)query;
     if (method == "GET" && name.empty()) {
       json::array items = core_->list(ns);
       if (as_table) {
@@ -1003,11 +1096,18 @@ class Service final : public Migrations {
           200, json::serialize(as_table ? json::value(table(json::array{*o})) : json::value(*o))};
     }
     if (method == "POST" && name.empty()) {
-      auto o = core_->create(ns, body);
+      auto o = core_->create(ns, body, query.find("fieldValidation=Strict") != query.npos);
       if (!o) {
         return o.error();
       }
       return Reply{201, json::serialize(*o)};
+    }
+    if (method == "PATCH" && !name.empty()) {
+      auto o = core_->patch(ns, name, body);
+      if (!o) {
+        return o.error();
+      }
+      return Reply{200, json::serialize(*o)};
     }
     if (method == "DELETE" && !name.empty()) {
       auto o = core_->remove(ns, name);

@@ -32,6 +32,10 @@
 #include <mutex>
 #include <variant>
 
+namespace archipel::embedded {
+extern const char kArchipelOpenApi[];  // src/proxy/openapi-archipel.io-v1.json
+}  // namespace archipel::embedded
+
 namespace archipel::proxy {
 namespace {
 
@@ -100,7 +104,8 @@ constexpr std::string_view kResources =
     R"("kind":"SharedObject","shortNames":["shared"],)"
     R"("verbs":["create","delete","get","list","update"],"categories":["archipel"]},)"
     R"({"name":"migrations","singularName":"migration","namespaced":true,"kind":"Migration",)"
-    R"("shortNames":["mig"],"verbs":["create","delete","get","list"],"categories":["archipel"]}]})";
+    R"("shortNames":["mig"],"verbs":["create","delete","get","list","patch"],)"
+    R"("categories":["archipel"]}]})";
 
 constexpr std::string_view kArchipelV1 = "/apis/archipel.io/v1/";
 
@@ -247,6 +252,9 @@ Routed route(const Incoming& in, const FrontDoor::Services& services) {
         http::status::ok, "application/json",
         R"({"kind":"APIGroupList","apiVersion":"v1","groups":[)" + std::string(kGroup) + "]}"};
   }
+  if (path == "/openapi/v3/apis/archipel.io/v1") {
+    return Reply{http::status::ok, "application/json", std::string(embedded::kArchipelOpenApi)};
+  }
   if (path == "/apis/archipel.io" || path == "/apis/archipel.io/") {
     return Reply{http::status::ok, "application/json", std::string(kGroup)};
   }
@@ -336,14 +344,39 @@ Routed route(const Incoming& in, const FrontDoor::Services& services) {
   return status_reply(kube::Status::no_route(path));
 }
 
-bool is_group_list_path(std::string_view target) {
+// The clusters' answers to which the front door adds what it serves itself.
+enum class Discovery { kNone, kGroupList, kOpenApiRoot };
+
+Discovery discovery_of(std::string_view target) {
   std::string storage;
   const auto without_scope = unscoped(target, storage);
   if (!without_scope) {
-    return false;
+    return Discovery::kNone;
   }
   const std::string_view path = without_scope->substr(0, without_scope->find('?'));
-  return path == "/apis" || path == "/apis/";
+  if (path == "/apis" || path == "/apis/") {
+    return Discovery::kGroupList;
+  }
+  if (path == "/openapi/v3" || path == "/openapi/v3/") {
+    return Discovery::kOpenApiRoot;
+  }
+  return Discovery::kNone;
+}
+
+// The clusters' OpenAPI v3 index with the archipel.io/v1 document added.
+std::string with_archipel_openapi(const std::string& body) {
+  boost::system::error_code ec;
+  boost::json::value doc = boost::json::parse(body, ec);
+  if (ec || !doc.is_object()) {
+    return body;
+  }
+  auto* paths = doc.as_object().if_contains("paths");
+  if (paths == nullptr || !paths->is_object()) {
+    return body;
+  }
+  paths->as_object()["apis/archipel.io/v1"] =
+      boost::json::object{{"serverRelativeURL", "/openapi/v3/apis/archipel.io/v1"}};
+  return boost::json::serialize(doc);
 }
 
 // The clusters' group list with the archipel.io group added; unchanged when it is not one.
@@ -368,7 +401,8 @@ std::string with_archipel_group(const std::string& body) {
 }
 
 // The group list answer with the archipel.io group added; 502 when it cannot be read.
-awaitable<std::shared_ptr<Answer>> with_archipel_group(std::shared_ptr<Answer> answer) {
+awaitable<std::shared_ptr<Answer>> with_archipel_discovery(std::shared_ptr<Answer> answer,
+                                                           Discovery what) {
   auto body = co_await read_body(*answer, 16 * 1024 * 1024);
   if (!body) {
     const Reply reply = cut_answer_reply(body.error());
@@ -376,7 +410,9 @@ awaitable<std::shared_ptr<Answer>> with_archipel_group(std::shared_ptr<Answer> a
                               {{"Content-Type", reply.content_type}}, reply.body);
   }
   Headers headers = answer->headers;
-  co_return complete_answer(200, std::move(headers), with_archipel_group(*body));
+  co_return complete_answer(
+      200, std::move(headers),
+      what == Discovery::kGroupList ? with_archipel_group(*body) : with_archipel_openapi(*body));
 }
 
 bool streaming_request(std::string_view target) {
@@ -690,16 +726,18 @@ template <class Stream>
 awaitable<bool> Session<Stream>::serve_proxied(Incoming& in) {
   const auto started = std::chrono::steady_clock::now();
   ClientRequest& request = in.request;
-  // The legacy group list is asked for as JSON, so that the archipel.io group can be added.
-  const bool group_list = in.verb == http::verb::get && is_group_list_path(request.target);
-  if (group_list) {
+  // The legacy group list is asked for as JSON, so that the archipel.io group can be added
+  // (and to the OpenAPI index, its document).
+  const Discovery discovery =
+      in.verb == http::verb::get ? discovery_of(request.target) : Discovery::kNone;
+  if (discovery == Discovery::kGroupList) {
     std::erase_if(request.headers, [](const auto& h) { return beast::iequals(h.first, "Accept"); });
     request.headers.emplace_back("Accept", "application/json");
   }
   RequestRecord record;
   std::shared_ptr<Answer> answer = co_await door_->services.proxy->serve(request, record);
-  if (group_list && answer->status == 200) {
-    answer = co_await with_archipel_group(std::move(answer));
+  if (discovery != Discovery::kNone && answer->status == 200) {
+    answer = co_await with_archipel_discovery(std::move(answer), discovery);
   }
   if (door_->services.on_request) {
     door_->services.on_request(request.method, request.target, record,
