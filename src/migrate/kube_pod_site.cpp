@@ -12,8 +12,15 @@ std::string pod_path(const std::string& ns, const std::string& name) {
   return "/api/v1/namespaces/" + ns + "/pods/" + name;
 }
 
+// "404 pods \"x\" not found": the status, then the message of a Status answer (or the body).
 std::string failure(const KubeReply& r) {
-  return std::to_string(r.status) + " " + r.body;
+  boost::system::error_code ec;
+  const json::value v = json::parse(r.body, ec);
+  const json::value* message = ec ? nullptr : v.find_pointer("/message", ec);
+  if (message != nullptr && message->is_string()) {
+    return std::to_string(r.status) + " " + std::string(message->as_string());
+  }
+  return std::to_string(r.status) + " " + r.body.substr(0, 200);
 }
 
 }  // namespace

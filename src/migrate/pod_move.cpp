@@ -120,7 +120,7 @@ boost::system::result<RunningPod, std::string> running_pod(PodSite& from, const 
   const std::string where = ns + "/" + name;
   auto got = from.get_pod(ns, name);
   if (!got) {
-    return got.error();
+    return "pod " + where + " at " + from.name() + ": " + got.error();
   }
   RunningPod out{std::move(*got), {}, 0};
   if (string_at(out.pod, {"metadata", "annotations", kMigrateAnnotation}) != "criu") {

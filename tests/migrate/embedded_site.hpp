@@ -5,7 +5,7 @@
 #include "archipel/cluster/api.hpp"
 #include "archipel/cluster/pod_runtime.hpp"
 #include "archipel/cluster/store.hpp"
-#include "archipel/migrate/pod_move.hpp"
+#include "archipel/migrate/kube_pod_site.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
@@ -18,7 +18,8 @@
 
 namespace archipel::migrate::testing {
 
-// A site of this machine: its embedded cluster (store, API, pod runtime), as a PodSite.
+// A site of this machine: its embedded cluster (store, API, pod runtime), as a PodSite (its API
+// called directly, through KubePodSite).
 class EmbeddedSite final : public PodSite {
  public:
   EmbeddedSite(std::string name, const std::filesystem::path& dir) : name_(std::move(name)) {
@@ -54,59 +55,22 @@ class EmbeddedSite final : public PodSite {
 
   boost::system::result<boost::json::object, std::string> get_pod(
       const std::string& ns, const std::string& name) override {
-    const auto r = call("GET", path(ns, name));
-    if (r.status != 200) {
-      return std::to_string(r.status) + " " + r.body;
-    }
-    return boost::json::parse(r.body).as_object();
+    return pods_.get_pod(ns, name);
   }
-
   boost::system::result<void, std::string> put_pod(const boost::json::object& pod) override {
-    const boost::json::object& meta = pod.at("metadata").as_object();
-    const std::string ns(meta.at("namespace").as_string());
-    const std::string name(meta.at("name").as_string());
-    auto current = get_pod(ns, name);
-    cluster::ApiResponse r;
-    if (!current) {
-      r = call("POST", "/api/v1/namespaces/" + ns + "/pods", boost::json::serialize(pod));
-    } else {
-      boost::json::object next = pod;
-      next["metadata"].as_object()["resourceVersion"] =
-          current->at("metadata").at("resourceVersion");
-      r = call("PUT", path(ns, name), boost::json::serialize(next));
-    }
-    if (r.status != 200 && r.status != 201) {
-      return std::to_string(r.status) + " " + r.body;
-    }
-    return {};
+    return pods_.put_pod(pod);
   }
-
   boost::system::result<void, std::string> put_pod_status(
       const std::string& ns, const std::string& name, const boost::json::object& status) override {
     if (fail_status_) {
       return std::string("refused by the test");
     }
-    auto current = get_pod(ns, name);
-    if (!current) {
-      return current.error();
-    }
-    (*current)["status"] = status;
-    const auto r = call("PUT", path(ns, name) + "/status", boost::json::serialize(*current));
-    if (r.status != 200) {
-      return std::to_string(r.status) + " " + r.body;
-    }
-    return {};
+    return pods_.put_pod_status(ns, name, status);
   }
-
   boost::system::result<void, std::string> delete_pod(const std::string& ns,
                                                       const std::string& name) override {
-    const auto r = call("DELETE", path(ns, name));
-    if (r.status != 200 && r.status != 202 && r.status != 404) {
-      return std::to_string(r.status) + " " + r.body;
-    }
-    return {};
+    return pods_.delete_pod(ns, name);
   }
-
   std::filesystem::path log_path(const std::string& ns, const std::string& pod,
                                  const std::string& container) const override {
     return runtime_->log_path(ns, pod, container);
@@ -132,14 +96,18 @@ class EmbeddedSite final : public PodSite {
   void refuse_status_updates() { fail_status_ = true; }
 
  private:
-  static std::string path(const std::string& ns, const std::string& name) {
-    return "/api/v1/namespaces/" + ns + "/pods/" + name;
-  }
-
   std::string name_;
   std::unique_ptr<cluster::ObjectStore> store_;
   std::unique_ptr<cluster::PodRuntime> runtime_;
   std::unique_ptr<cluster::KubeApi> api_;
+  KubePodSite pods_{
+      name_,
+      [this](const std::string& method, const std::string& target,
+             const std::string& body) -> boost::system::result<KubeReply, std::string> {
+        const auto r = call(method, target, body);
+        return KubeReply{static_cast<unsigned>(r.status), r.body};
+      },
+      {}};
   bool fail_status_ = false;
 };
 

@@ -1,6 +1,7 @@
 // Checkpoint images between two sites over the peer channel (through a link emulator): every
-// file arrives intact; a part naming a path, a part out of order and a file that does not match
-// its digest are refused, and nothing unchecked is kept.
+// file arrives intact, and against a base only the changed blocks travel; a part naming a path,
+// a part out of order, a file that does not match its digest and a delta without its base are
+// refused, and nothing unchecked is kept.
 
 #include "archipel/migrate/images.hpp"
 #include "migrate.pb.h"
@@ -58,7 +59,7 @@ class Images : public peer::TwoSites {
   }
 
   awaitable<void> receive(std::shared_ptr<peer::PeerStream> s) {
-    Result r = co_await receive_images(*s, base_ / "received");
+    Result r = co_await receive_images(*s, base_ / "received", true, receiver_base_);
     const std::lock_guard lock(mu_);
     received_ = std::move(r);
   }
@@ -70,7 +71,7 @@ class Images : public peer::TwoSites {
       if (!stream) {
         co_return stream.error().message;
       }
-      co_return co_await send_images(**stream, base_ / "source");
+      co_return co_await send_images(**stream, base_ / "source", true, sender_base_);
     }());
     if (!r) {
       return std::string("timed out");
@@ -105,6 +106,8 @@ class Images : public peer::TwoSites {
   }
 
   fs::path base_;
+  fs::path sender_base_;  // delta transfers: the earlier images each side holds
+  fs::path receiver_base_;
   std::mutex mu_;
   std::optional<Result> received_;
 };
@@ -165,6 +168,52 @@ TEST_F(Images, APartOutOfOrderIsRefusedAndTheUnfinishedFileNotKept) {
   EXPECT_FALSE(answer.ok());
   EXPECT_NE(answer.error().find("a part at 10 after 3 bytes"), std::string::npos) << answer.error();
   EXPECT_TRUE(peer::eventually([&] { return received().has_value(); }));
+  EXPECT_FALSE(fs::exists(base_ / "received" / "pages-1.img"));
+}
+
+TEST_F(Images, AgainstABaseOnlyTheChangedBlocksTravelAndEachFileIsRebuilt) {
+  std::mt19937 rng(11);
+  std::string was(2 * 1024 * 1024, '\0');
+  for (char& c : was) {
+    c = static_cast<char>(rng());
+  }
+  std::string now = was;
+  now[100] ^= 1;              // first block
+  now[1024 * 1024 + 5] ^= 1;  // a block in the middle
+  now += "grown by ten";      // past the end of the base
+  const std::string shrunk = was.substr(0, 300000);
+  sender_base_ = base_ / "sender-base";
+  receiver_base_ = base_ / "receiver-base";
+  for (const fs::path& dir : {sender_base_, receiver_base_}) {
+    fs::create_directories(dir);
+    write(dir / "pages-1.img", was);
+    write(dir / "pages-2.img", was);
+  }
+  write(base_ / "source" / "pages-1.img", now);
+  write(base_ / "source" / "pages-2.img", shrunk);
+  write(base_ / "source" / "core-1.img", "new since the base");
+
+  const Result sent = send();
+  ASSERT_TRUE(sent.has_value()) << sent.error();
+  EXPECT_EQ(sent->files, 3U);
+  // Two changed 64 KiB blocks and the tail of pages-1, pages-2 cut short (no block changed),
+  // core-1 whole.
+  EXPECT_LE(sent->bytes, 3 * 65536U + 18);
+  ASSERT_TRUE(peer::eventually([&] { return received().has_value(); }));
+  ASSERT_TRUE(received()->has_value()) << received()->error();
+  EXPECT_EQ(read(base_ / "received" / "pages-1.img"), now);
+  EXPECT_EQ(read(base_ / "received" / "pages-2.img"), shrunk);
+  EXPECT_EQ(read(base_ / "received" / "core-1.img"), "new since the base");
+}
+
+TEST_F(Images, ADeltaOfAFileTheReceiverHasNoBaseForIsRefused) {
+  wire::ImagePart part;
+  part.set_file("pages-1.img");
+  part.set_data("changed");
+  part.set_delta(true);
+  const wire::ImagesReceived answer = send_parts({part});
+  EXPECT_FALSE(answer.ok());
+  EXPECT_NE(answer.error().find("which the base lacks"), std::string::npos) << answer.error();
   EXPECT_FALSE(fs::exists(base_ / "received" / "pages-1.img"));
 }
 
