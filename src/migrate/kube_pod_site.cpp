@@ -117,6 +117,29 @@ boost::system::result<void, std::string> KubePodSite::delete_pod(const std::stri
   return {};
 }
 
+boost::system::result<std::vector<json::object>, std::string> KubePodSite::list_pods() {
+  auto r = call("GET", "/api/v1/pods");
+  if (!r) {
+    return r.error();
+  }
+  if (r->status != 200) {
+    return failure(*r);
+  }
+  boost::system::error_code ec;
+  json::value v = json::parse(r->body, ec);
+  const json::value* items = ec ? nullptr : v.find_pointer("/items", ec);
+  if (items == nullptr || !items->is_array()) {
+    return std::string("the pod list came back as no PodList");
+  }
+  std::vector<json::object> pods;
+  for (json::value& item : v.as_object()["items"].as_array()) {
+    if (item.is_object()) {
+      pods.push_back(std::move(item.as_object()));
+    }
+  }
+  return pods;
+}
+
 std::filesystem::path KubePodSite::log_path(const std::string& ns, const std::string& pod,
                                             const std::string& container) const {
   return pods_dir_ / ns / pod / (container + ".log");

@@ -6,6 +6,8 @@
 #include "archipel/migrate/pod_move.hpp"
 #include "migrate.pb.h"
 #include "migrate/app_state.hpp"
+#include "migrate/async.hpp"
+#include "migrate/protection.hpp"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
@@ -76,41 +78,6 @@ std::string rfc3339_now() {
 
 double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
-
-peer::Bytes encode(const google::protobuf::MessageLite& m) {
-  peer::Bytes out(m.ByteSizeLong());
-  m.SerializeToArray(out.data(), static_cast<int>(out.size()));
-  return out;
-}
-
-// Runs `fn` on `pool` (CRIU and the site's Kubernetes block) and resumes the caller with its
-// result on the caller's executor.
-template <class T>
-awaitable<T> invoke(std::function<T()> fn) {
-  co_return fn();
-}
-template <class T>
-awaitable<T> on_pool(asio::thread_pool& pool, std::function<T()> fn) {
-  co_return co_await asio::co_spawn(pool, invoke<T>(std::move(fn)), asio::use_awaitable);
-}
-
-// The next message of `stream` as a `M`; an error says what came instead.
-template <class M>
-awaitable<boost::system::result<M, std::string>> receive_as(peer::PeerStream& stream,
-                                                            const char* what) {
-  auto got = co_await stream.receive();
-  if (!got) {
-    co_return std::string("waiting for ") + what + ": " + got.error().message;
-  }
-  if (!*got) {
-    co_return std::string("the other site ended the exchange before ") + what;
-  }
-  M m;
-  if (!m.ParseFromArray((*got)->data(), static_cast<int>((*got)->size()))) {
-    co_return std::string("a malformed ") + what;
-  }
-  co_return m;
 }
 
 // A free TCP port on `host` for a page server (bound then released: CRIU binds it next).
@@ -1065,6 +1032,13 @@ class Service final : public Migrations {
       : core_(std::make_shared<Core>(io, node, std::move(local), std::move(options))) {
     // CRIU's own check takes a fifth of a second: done now, not in a migration's first step.
     asio::post(core_->pool(), [core = core_] { (void)core->criu(); });
+    Protection::Options protect;
+    protect.site = core_->options().site;
+    protect.work = core_->options().work;
+    protect.budget = core_->options().protection;
+    protection_ = Protection::start(
+        io, node, core_->site(), core_->pool(), [core = core_.get()] { return core->criu(); },
+        std::move(protect), core_);
     std::weak_ptr<Core> weak = core_;
     node.handle(kMethod, [weak](std::shared_ptr<peer::PeerStream> stream, peer::Bytes request) {
       return receive(weak, std::move(stream), std::move(request));
@@ -1119,10 +1093,16 @@ class Service final : public Migrations {
     return Status::method_not_allowed(std::string(method) + " is not served on migrations");
   }
 
-  void render_metrics(base::PrometheusText& out) const override { core_->render(out); }
+  ~Service() override { protection_->stop(); }
+
+  void render_metrics(base::PrometheusText& out) const override {
+    core_->render(out);
+    protection_->render_metrics(out);
+  }
 
  private:
   std::shared_ptr<Core> core_;
+  std::shared_ptr<Protection> protection_;
 };
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace archipel::migrate {
 
@@ -36,6 +37,8 @@ class KubePodSite final : public PodSite {
                                                       const std::string& name) override;
   [[nodiscard]] std::filesystem::path log_path(const std::string& ns, const std::string& pod,
                                                const std::string& container) const override;
+  /// Every pod of the site.
+  boost::system::result<std::vector<boost::json::object>, std::string> list_pods();
 
  private:
   boost::system::result<KubeReply, std::string> call(const std::string& method,

@@ -20,10 +20,15 @@
 // `archipel.io/migrate: criu` (or `app`). The destination's pod keeps the source's identity and
 // gains `archipel.io/migrated-from`; the source's copy is removed only once the destination's
 // runs, and a migration that fails leaves the pod running at the source.
+//
+// The service also protects pods annotated `archipel.io/failover: <scope>` against the isolation
+// of this site: checkpoints shipped to the failover sites, restored there when this site is
+// declared Down, the stale copy fenced when it comes back (src/migrate/protection.hpp).
 
 #include "archipel/base/prometheus.hpp"
 #include "archipel/kube/status.hpp"
 #include "archipel/migrate/kube_pod_site.hpp"
+#include "archipel/migrate/pacer.hpp"
 #include "archipel/peer/peer_node.hpp"
 
 #include <boost/system/result.hpp>
@@ -54,6 +59,9 @@ class Migrations {
     std::string page_server_host = "127.0.0.1";
     /// A migration's whole exchange with the destination (images included).
     std::chrono::seconds deadline{300};
+    /// Protected pods (`archipel.io/failover`): how much of their time checkpoints may freeze
+    /// them and how many bytes a second they may send to each failover site.
+    CheckpointPacer::Budget protection;
   };
 
   struct Reply {

@@ -33,6 +33,13 @@ inline constexpr const char* kMigratedFromAnnotation = "archipel.io/migrated-fro
 inline constexpr const char* kMigratingToAnnotation = "archipel.io/migrating-to";
 /// On the destination's pod until its process is restored: its runtime does not start it.
 inline constexpr const char* kRestoringAnnotation = "archipel.io/restoring";
+/// A scope expression naming the sites that keep checkpoints of the pod and restore it when its
+/// site is cut off ("nantes | rennes": nantes first).
+inline constexpr const char* kFailoverAnnotation = "archipel.io/failover";
+/// The ownership epoch of a protected pod (1 when absent); a failover restores it one higher.
+inline constexpr const char* kEpochAnnotation = "archipel.io/epoch";
+/// On a pod restored by a failover site: the site it was protected from.
+inline constexpr const char* kFailedOverFromAnnotation = "archipel.io/failed-over-from";
 
 /// A site's pods, as a move needs them (a site whose Kubernetes runs its pods as processes of
 /// this machine: the embedded cluster).

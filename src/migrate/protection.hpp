@@ -1,0 +1,69 @@
+#pragma once
+// Protection of pods against the isolation of their site (private to the migration service).
+//
+// A pod annotated `archipel.io/migrate: criu` and `archipel.io/failover: <scope>` is protected:
+// the site running it (its owner) checkpoints it while it runs, as often as the pacer allows,
+// and ships each checkpoint to the failover sites the scope names (what changed since the
+// previous one, when the failover site holds it). A failover site keeps the newest checkpoint
+// of each pod. When its failure detector declares the owner Down, the first failover site in
+// the scope's order that is not Down itself restores the pod from that checkpoint, one epoch
+// higher (`archipel.io/epoch`). The owner, cut off, keeps its pods running. When a link comes
+// back, each site tells the other which protected pods it runs and at which epoch, and a site
+// running a pod at an older epoch stops it (fencing): one copy runs. Equal epochs (two failover
+// sites restored the same pod) are settled by site name, the first in order keeping it.
+
+#include "archipel/base/prometheus.hpp"
+#include "archipel/migrate/criu.hpp"
+#include "archipel/migrate/kube_pod_site.hpp"
+#include "archipel/migrate/pacer.hpp"
+#include "archipel/peer/peer_node.hpp"
+
+#include <boost/asio/thread_pool.hpp>
+#include <boost/system/result.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace archipel::migrate {
+
+class Protection {
+ public:
+  /// CRIU, once checked (blocking).
+  using CriuAccess =
+      std::function<boost::system::result<std::pair<const Criu*, CriuFeatures>, std::string>()>;
+
+  struct Options {
+    std::string site;
+    std::filesystem::path work;  ///< protect/ (taken here) and standby/ (kept for others)
+    CheckpointPacer::Budget budget;
+    std::chrono::milliseconds tick{100};  ///< how often peer states are looked at
+    std::chrono::milliseconds scan{500};  ///< how often the site's pods are listed
+    std::chrono::seconds deadline{120};   ///< one checkpoint's shipment
+  };
+
+  /// Serves "migrate.checkpoint" and "migrate.owned" on `node` and starts protecting. `site`,
+  /// `pool` and what `criu` uses must outlive the returned object and every coroutine it
+  /// started (`keepalive` is held by them).
+  static std::shared_ptr<Protection> start(boost::asio::io_context& io, peer::PeerNode& node,
+                                           KubePodSite& site, boost::asio::thread_pool& pool,
+                                           CriuAccess criu, Options options,
+                                           std::shared_ptr<void> keepalive);
+  virtual ~Protection() = default;
+
+  /// Stops the loop (coroutines under way finish).
+  virtual void stop() = 0;
+
+  /// Checkpoints, bytes, frozen time, intervals, checkpoints kept for others, failovers,
+  /// fenced copies.
+  virtual void render_metrics(base::PrometheusText& out) const = 0;
+};
+
+}  // namespace archipel::migrate

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Protection against isolation between real sites: paris, nantes and rennes run as `archipel
+# site` processes, every peer connection through its own `archipel link` emulator. The cart runs
+# at paris, protected by 'nantes | rennes': paris checkpoints it and ships the checkpoints. Then
+# every link of paris stalls (bytes held, connections open: a cable cut, which only the failure
+# detectors notice): paris keeps its pod running (it sees no failover site), nantes
+# (first in the scope) declares paris Down and restores the cart from the last checkpoint, one
+# epoch higher, and rennes does not. When the links heal, paris stops its stale copy (fencing):
+# one copy runs, at nantes, with every item the last checkpoint held.
+# Usage: failover_test.sh PATH/TO/archipel PATH/TO/cart
+# Needs a working CRIU (root): skipped without one (exit 77), except under CI=true.
+set -uo pipefail
+bin=$1
+cart=$2
+here=$(cd "$(dirname "$0")" && pwd)
+source "$here/federation.sh"
+
+if ! "$bin" criu check >/dev/null 2>&1; then
+  if [[ ${CI:-} == true ]]; then
+    echo "FAIL no working CRIU on this machine (scripts/setup installs one)"
+    exit 1
+  fi
+  echo "skipped: no working CRIU"
+  exit 77
+fi
+
+tmp=$(mktemp -d)
+pids=()
+declare -A site_pid
+port=$(free_port)
+cleanup() {
+  for p in "${pids[@]}" "${site_pid[@]}"; do kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  pkill -9 -f "$cart --port $port" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+passed=0
+failures=0
+check() {  # check NAME EXPECTED_EXIT REGEX -- COMMAND...
+  local name=$1 want=$2 pattern=$3
+  shift 4
+  local out code
+  out=$("$@" 2>&1)
+  code=$?
+  if [[ $code -eq $want ]] && grep -Eq -- "$pattern" <<<"$out"; then
+    echo "ok   $name"
+    passed=$((passed + 1))
+  else
+    echo "FAIL $name: exit $code (want $want), output lacks /$pattern/"
+    sed 's/^/    /' <<<"$out" | head -20
+    failures=$((failures + 1))
+  fi
+}
+eventually() {  # eventually NAME SECONDS COMMAND...: the command succeeds within SECONDS
+  local name=$1 seconds=$2
+  shift 2
+  for _ in $(seq $((seconds * 10))); do
+    if "$@" >/dev/null 2>&1; then
+      echo "ok   $name"
+      passed=$((passed + 1))
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "FAIL $name: not within $seconds s"
+  "$@" 2>&1 | sed 's/^/    /' | head -20
+  failures=$((failures + 1))
+  return 1
+}
+
+sites=(paris nantes rennes)
+federation_init "$bin" "$tmp" "${sites[@]}"
+federation_pids=()
+federation_links "$bin"
+pids+=("${federation_pids[@]}")
+for s in "${sites[@]}"; do
+  federation_config "$s" "{mode: embedded, listen: \"127.0.0.1:${cluster[$s]}\"}"
+  federation_route "$s"
+  "$bin" site --config "$tmp/$s.yaml" >"$tmp/$s.log" 2>&1 &
+  site_pid[$s]=$!
+done
+k() { local s=$1; shift; kubectl --server "http://127.0.0.1:${api[$s]}" "$@"; }
+metric() {  # metric SITE NAME: its value, or nothing
+  curl -s "http://127.0.0.1:${api[$1]}/metrics" | awk -v m="$2" '$1 == m {print $2}'
+}
+reachable() {  # reachable SITE PEER
+  curl -sf "http://127.0.0.1:${api[$1]}/metrics" |
+    grep -q "archipel_peer_state{peer=\"$2\",state=\"Reachable\"} 1"
+}
+for s in "${sites[@]}"; do
+  eventually "$s-up" 20 curl -sf "http://127.0.0.1:${api[$s]}/readyz"
+done
+connected() { reachable paris nantes && reachable paris rennes && reachable nantes rennes; }
+eventually connected 20 connected
+
+cat <<YAML | k paris apply -f - >/dev/null
+apiVersion: v1
+kind: Pod
+metadata:
+  name: cart
+  namespace: default
+  annotations: {archipel.io/migrate: criu, archipel.io/failover: "nantes | rennes"}
+spec:
+  containers:
+  - {name: cart, image: local, command: ["$cart", "--port", "$port"], ports: [{containerPort: $port}]}
+YAML
+eventually cart-serves 20 curl -sf "http://127.0.0.1:$port/healthz"
+for item in apple pear pear; do curl -sf -X POST "http://127.0.0.1:$port/items/$item" >/dev/null; done
+# A checkpoint taken after the items, at both failover sites.
+taken=$(metric paris archipel_protection_checkpoints_total)
+checkpointed() { (($(metric paris archipel_protection_checkpoints_total) >= ${taken:-0} + 2)); }
+eventually checkpointed 30 checkpointed
+check standby-at-nantes 0 '^1$' -- metric nantes archipel_standby_checkpoints
+check standby-at-rennes 0 '^1$' -- metric rennes archipel_standby_checkpoints
+check interval-metric 0 '^[0-9.]+$' -- metric paris 'archipel_protection_interval_seconds{namespace="default",pod="cart"}'
+
+# paris is cut off from everyone, silently.
+cut_at=$(date +%s%N)
+link paris nantes stall
+link paris rennes stall
+running_at() { [[ $(k "$1" get pod cart -o jsonpath='{.status.phase}' 2>/dev/null) == Running ]]; }
+eventually restored-at-nantes 20 running_at nantes
+failover_ms=$((($(date +%s%N) - cut_at) / 1000000))
+echo "     (links stalled -> Running at nantes: ${failover_ms} ms)"
+check epoch-raised 0 '^2$' -- k nantes get pod cart -o jsonpath='{.metadata.annotations.archipel\.io/epoch}'
+check failed-over-from 0 '^paris$' -- \
+  k nantes get pod cart -o jsonpath='{.metadata.annotations.archipel\.io/failed-over-from}'
+check failover-metric 0 '^1$' -- metric nantes archipel_failovers_total
+check rennes-did-not 1 'NotFound|not found' -- k rennes get pod cart
+check paris-keeps-running 0 '^Running$' -- k paris get pod cart -o jsonpath='{.status.phase}'
+
+# The links come back: paris's copy, at the older epoch, goes.
+link paris nantes resume
+link paris rennes resume
+gone_at() { ! k "$1" get pod cart >/dev/null 2>&1; }
+eventually paris-fenced 30 gone_at paris
+check fenced-metric 0 '^1$' -- metric paris archipel_fenced_total
+check nantes-runs 0 '^Running$' -- k nantes get pod cart -o jsonpath='{.status.phase}'
+one_copy() { [[ $(pgrep -fc "^$cart --port $port\$") == 1 ]]; }
+eventually one-copy 20 one_copy
+check items-of-the-checkpoint 0 '"apple":1,"pear":2' -- curl -sf "http://127.0.0.1:$port/items"
+
+echo "$passed passed, $failures failed"
+[[ $failures -eq 0 ]]
