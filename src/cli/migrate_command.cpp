@@ -27,7 +27,7 @@ std::vector<std::string> expected_steps(const std::string& mode) {
     return {"Accepted",    "BaseCheckpointed", "BaseTransferred", "Checkpointed",
             "Transferred", "Restored",         "SourceRemoved",   "Done"};
   }
-  if (mode == "live") {
+  if (mode == "live") {  // post-copy (pre-copy adds its rounds: the bar is then approximate)
     return {"Accepted", "Checkpointed", "Transferred", "MemoryComplete", "SourceRemoved", "Done"};
   }
   return {"Accepted", "Checkpointed", "Transferred", "Restored", "SourceRemoved", "Done"};

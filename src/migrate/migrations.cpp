@@ -576,14 +576,19 @@ awaitable<Outcome> drive_criu(std::shared_ptr<Core> core, Spec s) {
   // Live: pre-copy needs the kernel to track dirty memory; post-copy only userfaultfd.
   MoveMode move = MoveMode::kCold;
   std::string strategy = s.mode == Mode::kWarm ? "checkpoint-then-delta" : "stop-and-copy";
-  if (s.mode == Mode::kLive) {
+  // Live: pre-copy where the kernel tracks dirty memory (iterative rounds while the pod runs,
+  // then a short final dump), otherwise post-copy.
+  const bool pre_copy = s.mode == Mode::kLive && criu->second.dirty_tracking;
+  if (pre_copy) {
+    strategy = "pre-copy";
+  } else if (s.mode == Mode::kLive) {
     if (criu->second.lazy_pages) {
       move = MoveMode::kPostCopy;
       strategy = "post-copy";
     } else {
       co_return std::string(
-          "live migration needs lazy pages (userfaultfd), which CRIU cannot use "
-          "here; use mode cold or warm");
+          "live migration needs dirty-memory tracking (pre-copy) or lazy pages (post-copy), "
+          "and CRIU has neither here; use mode cold or warm");
     }
   }
   core->set(s, "strategy", json::value(strategy));
@@ -616,11 +621,57 @@ awaitable<Outcome> drive_criu(std::shared_ptr<Core> core, Spec s) {
     core->step(s, "BaseTransferred");
   }
 
+  std::uint32_t rounds = 0;
+  if (pre_copy) {
+    // Rounds until what changed is small or stops shrinking.
+    constexpr std::uint32_t kMaxRounds = 6;
+    constexpr std::uint64_t kSmall = 4 << 20;
+    std::uint64_t previous = UINT64_MAX;
+    for (std::uint32_t r = 1; r <= kMaxRounds; ++r) {
+      const fs::path round = work / ("pre-" + std::to_string(r));
+      std::optional<fs::path> parent;
+      if (r > 1) {
+        parent = work / ("pre-" + std::to_string(r - 1));
+      }
+      auto dumped = co_await on_pool<boost::system::result<void, std::string>>(
+          core->pool(), [&] { return pre_dump_pod(c, core->site(), s.ns, s.pod, round, parent); });
+      if (!dumped) {
+        out.reset({peer::RpcCode::kFailed, dumped.error()});
+        co_return dumped.error();
+      }
+      wire::PreCopyRound announce;
+      announce.set_round(r);
+      if (auto sent = co_await out.send(encode(announce)); !sent) {
+        co_return "lost " + s.to + ": " + sent.error().message;
+      }
+      auto sent = co_await send_images(out, round, false);
+      if (!sent) {
+        co_return "pre-copying to " + s.to + ": " + sent.error();
+      }
+      bytes += sent->bytes;
+      rounds = r;
+      core->step(s, "PreCopied");
+      if (sent->bytes < kSmall || sent->bytes * 10 > previous * 9) {
+        break;
+      }
+      previous = sent->bytes;
+    }
+  }
+  if (s.mode == Mode::kLive) {
+    wire::PreCopyRound done;  // round 0: no more rounds
+    if (auto sent = co_await out.send(encode(done)); !sent) {
+      co_return "lost " + s.to + ": " + sent.error().message;
+    }
+  }
+
   MoveRequest request;
   request.namespace_name = s.ns;
   request.pod = s.pod;
   request.mode = move;
   request.work = work;
+  if (rounds > 0) {
+    request.parent = work / ("pre-" + std::to_string(rounds));
+  }
   if (move == MoveMode::kPostCopy) {
     request.page_server_address = core->options().page_server_host;
     auto port = free_port(request.page_server_address);
@@ -843,6 +894,30 @@ awaitable<void> receive_criu(std::shared_ptr<Core> core, std::shared_ptr<peer::P
       co_return;  // the source knows
     }
   }
+  std::uint32_t rounds = 0;
+  if (offer.mode() == "live") {
+    for (;;) {
+      auto round = co_await receive_as<wire::PreCopyRound>(*stream, "a pre-copy round");
+      if (!round) {
+        co_return;
+      }
+      if (round->round() == 0) {
+        break;
+      }
+      if (round->round() != rounds + 1) {
+        stream->reset({peer::RpcCode::kProtocol, "pre-copy rounds out of order"});
+        co_return;
+      }
+      rounds = round->round();
+      const fs::path dir = work / ("pre-" + std::to_string(rounds));
+      if (auto got = co_await receive_images(*stream, dir, false); !got) {
+        co_return;
+      }
+      if (rounds > 1) {  // as CRIU links them at the source
+        fs::create_directory_symlink("../pre-" + std::to_string(rounds - 1), dir / "parent", ec);
+      }
+    }
+  }
   auto info = co_await receive_as<wire::Checkpointed>(*stream, "the checkpoint");
   if (!info) {
     co_return;
@@ -852,6 +927,9 @@ awaitable<void> receive_criu(std::shared_ptr<Core> core, std::shared_ptr<peer::P
   auto received = co_await receive_images(*stream, images, false, base);
   if (!received) {
     co_return;
+  }
+  if (rounds > 0) {
+    fs::create_directory_symlink("../pre-" + std::to_string(rounds), images / "parent", ec);
   }
   boost::system::error_code jec;
   json::value pod = json::parse(info->pod(), jec);

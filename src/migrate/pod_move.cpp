@@ -166,6 +166,25 @@ boost::system::result<void, std::string> checkpoint_running_pod(const Criu& criu
   return {};
 }
 
+boost::system::result<void, std::string> pre_dump_pod(const Criu& criu, PodSite& from,
+                                                      const std::string& ns,
+                                                      const std::string& name,
+                                                      const fs::path& images,
+                                                      const std::optional<fs::path>& parent) {
+  auto running = running_pod(from, ns, name);
+  if (!running) {
+    return running.error();
+  }
+  std::error_code ec;
+  fs::remove_all(images, ec);
+  if (auto d = criu.pre_dump(
+          {.pid = running->pid, .images = images, .parent = parent, .track_mem = true});
+      !d) {
+    return "pre-copying " + ns + "/" + name + ": " + d.error().describe();
+  }
+  return {};
+}
+
 boost::system::result<std::unique_ptr<SourceCheckpoint>, std::string> checkpoint_pod(
     const Criu& criu, PodSite& from, const MoveRequest& r, const std::string& destination) {
   const std::string where = r.namespace_name + "/" + r.pod;
@@ -204,7 +223,8 @@ boost::system::result<std::unique_ptr<SourceCheckpoint>, std::string> checkpoint
       return "checkpointing " + where + ": " + d.error().describe();  // c gives the pod back
     }
     c->serving_ = std::move(*d);
-  } else if (auto d = criu.dump({.pid = c->pid_, .images = c->images_, .leave_stopped = true});
+  } else if (auto d = criu.dump(
+                 {.pid = c->pid_, .images = c->images_, .leave_stopped = true, .parent = r.parent});
              !d) {
     return "checkpointing " + where + ": " + d.error().describe();
   }

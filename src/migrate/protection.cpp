@@ -249,7 +249,8 @@ class Impl final : public Protection, public std::enable_shared_from_this<Impl> 
     {
       std::lock_guard lock(mu_);
       for (const auto& [name, v] : view) {
-        const bool up = usable(v);
+        // What runs here is known after the first scan: announcing before would be wrong.
+        const bool up = usable(v) && scanned_;
         auto [it, fresh] = up_.try_emplace(name, false);
         if (up && !it->second) {
           returned.push_back(name);
@@ -302,6 +303,7 @@ class Impl final : public Protection, public std::enable_shared_from_this<Impl> 
       co_return;
     }
     std::vector<std::string> due;
+    std::vector<Protected> withdrawn;
     {
       std::lock_guard lock(mu_);
       for (auto& [key, p] : protected_) {
@@ -336,10 +338,28 @@ class Impl final : public Protection, public std::enable_shared_from_this<Impl> 
           due.push_back(it->first);
         }
       }
-      std::erase_if(protected_, [](const auto& kv) { return !kv.second.seen && !kv.second.busy; });
+      for (auto it = protected_.begin(); it != protected_.end();) {
+        if (it->second.seen || it->second.busy) {
+          ++it;
+          continue;
+        }
+        withdrawn.push_back(std::move(it->second));
+        it = protected_.erase(it);
+      }
+      scanned_ = true;
     }
     for (const std::string& key : due) {
       asio::co_spawn(io_, protect(shared_from_this(), key), asio::detached);
+    }
+    for (Protected& p : withdrawn) {
+      std::error_code ec;
+      fs::remove_all(options_.work / "protect" / directory_of(key_of(p.ns, p.name)), ec);
+      spdlog::info("protection: {}/{} is no longer protected", p.ns, p.name);
+      for (const std::string& target : p.failover) {
+        if (target != options_.site) {
+          asio::co_spawn(io_, withdraw(shared_from_this(), p.ns, p.name, target), asio::detached);
+        }
+      }
     }
   }
 
@@ -482,6 +502,22 @@ class Impl final : public Protection, public std::enable_shared_from_this<Impl> 
     co_return Shipped{sent->bytes, false};
   }
 
+  // Tells `target` to drop its checkpoint of a pod this site no longer protects (deleted,
+  // moved away): a failover must not bring it back.
+  static awaitable<void> withdraw(std::shared_ptr<Impl> self, std::string ns, std::string name,
+                                  std::string target) {
+    wire::Checkpoint c;
+    c.set_namespace_(ns);
+    c.set_name(name);
+    c.set_withdraw(true);
+    auto answer =
+        co_await self->node_.call(target, kCheckpointMethod, encode(c), std::chrono::seconds(30));
+    if (!answer) {
+      spdlog::debug("protection: {} keeps a checkpoint of {}/{}: {}", target, ns, name,
+                    answer.error().message);
+    }
+  }
+
   // Stops this site's copy of a pod that another site runs at a newer epoch.
   awaitable<void> fence(std::string ns, std::string name, std::string why) {
     auto deleted = co_await on_pool<boost::system::result<void, std::string>>(
@@ -520,6 +556,21 @@ class Impl final : public Protection, public std::enable_shared_from_this<Impl> 
     return v;
   }
 
+  // Forgets the checkpoint of `key` that `owner` shipped here (not one being restored).
+  void drop_standby(const std::string& key, const std::string& owner) {
+    {
+      std::lock_guard lock(mu_);
+      auto it = standby_.find(key);
+      if (it == standby_.end() || it->second.owner != owner || it->second.restoring) {
+        return;
+      }
+      standby_.erase(it);
+    }
+    std::error_code ec;
+    fs::remove_all(options_.work / "standby" / directory_of(key), ec);
+    spdlog::info("protection: dropped the checkpoint of {} ({} no longer protects it)", key, owner);
+  }
+
   static awaitable<void> serve_checkpoint(std::weak_ptr<Impl> weak,
                                           std::shared_ptr<peer::PeerStream> stream,
                                           peer::Bytes request) {
@@ -543,6 +594,11 @@ class Impl final : public Protection, public std::enable_shared_from_this<Impl> 
 
   awaitable<void> keep(std::shared_ptr<peer::PeerStream> stream, wire::Checkpoint c) {
     const std::string key = key_of(c.namespace_(), c.name());
+    if (c.withdraw()) {
+      drop_standby(key, stream->peer());
+      (void)co_await stream->send(encode(wire::CheckpointAnswer{}), true);
+      co_return;
+    }
     using PodResult = boost::system::result<json::object, std::string>;
     auto local =
         co_await on_pool<PodResult>(pool_, [&] { return site_.get_pod(c.namespace_(), c.name()); });
@@ -666,6 +722,8 @@ class Impl final : public Protection, public std::enable_shared_from_this<Impl> 
     if (it != self->standby_.end()) {
       self->standby_.erase(it);
     }
+    std::error_code ec;  // the images are the running pod's now
+    fs::remove_all(self->options_.work / "standby" / directory_of(key), ec);
   }
 
   // ---- links that come back ----
@@ -681,9 +739,6 @@ class Impl final : public Protection, public std::enable_shared_from_this<Impl> 
         o->set_epoch(p.epoch);
       }
     }
-    if (owned.pods().empty()) {
-      co_return;
-    }
     auto answer =
         co_await self->node_.call(peer, kOwnedMethod, encode(owned), std::chrono::seconds(30));
     if (!answer) {
@@ -698,6 +753,23 @@ class Impl final : public Protection, public std::enable_shared_from_this<Impl> 
     wire::OwnedPods owned;
     wire::OwnedAnswer answer;
     if (self && owned.ParseFromArray(request.data(), static_cast<int>(request.size()))) {
+      // Checkpoints of the opener's pods it no longer runs protected: dropped.
+      std::set<std::string> listed;
+      for (const wire::OwnedPod& o : owned.pods()) {
+        listed.insert(key_of(o.namespace_(), o.name()));
+      }
+      std::vector<std::string> gone;
+      {
+        std::lock_guard lock(self->mu_);
+        for (const auto& [key, s] : self->standby_) {
+          if (s.owner == stream->peer() && !listed.contains(key)) {
+            gone.push_back(key);
+          }
+        }
+      }
+      for (const std::string& key : gone) {
+        self->drop_standby(key, stream->peer());
+      }
       for (const wire::OwnedPod& o : owned.pods()) {
         using PodResult = boost::system::result<json::object, std::string>;
         auto local = co_await on_pool<PodResult>(
@@ -729,6 +801,7 @@ class Impl final : public Protection, public std::enable_shared_from_this<Impl> 
   std::shared_ptr<void> keepalive_;
   mutable std::mutex mu_;
   bool stopped_ = false;
+  bool scanned_ = false;            // the site's pods were listed once
   std::map<std::string, bool> up_;  // by peer: usable at the last tick
   std::map<std::string, Protected> protected_;
   std::map<std::string, Standby> standby_;

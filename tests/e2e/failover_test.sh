@@ -14,6 +14,7 @@ bin=$1
 cart=$2
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/federation.sh"
+source "$here/checks.sh"
 
 if ! "$bin" criu check >/dev/null 2>&1; then
   if [[ ${CI:-} == true ]]; then
@@ -35,39 +36,6 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-passed=0
-failures=0
-check() {  # check NAME EXPECTED_EXIT REGEX -- COMMAND...
-  local name=$1 want=$2 pattern=$3
-  shift 4
-  local out code
-  out=$("$@" 2>&1)
-  code=$?
-  if [[ $code -eq $want ]] && grep -Eq -- "$pattern" <<<"$out"; then
-    echo "ok   $name"
-    passed=$((passed + 1))
-  else
-    echo "FAIL $name: exit $code (want $want), output lacks /$pattern/"
-    sed 's/^/    /' <<<"$out" | head -20
-    failures=$((failures + 1))
-  fi
-}
-eventually() {  # eventually NAME SECONDS COMMAND...: the command succeeds within SECONDS
-  local name=$1 seconds=$2
-  shift 2
-  for _ in $(seq $((seconds * 10))); do
-    if "$@" >/dev/null 2>&1; then
-      echo "ok   $name"
-      passed=$((passed + 1))
-      return 0
-    fi
-    sleep 0.1
-  done
-  echo "FAIL $name: not within $seconds s"
-  "$@" 2>&1 | sed 's/^/    /' | head -20
-  failures=$((failures + 1))
-  return 1
-}
 
 sites=(paris nantes rennes)
 federation_init "$bin" "$tmp" "${sites[@]}"
@@ -89,10 +57,10 @@ reachable() {  # reachable SITE PEER
     grep -q "archipel_peer_state{peer=\"$2\",state=\"Reachable\"} 1"
 }
 for s in "${sites[@]}"; do
-  eventually "$s-up" 20 curl -sf "http://127.0.0.1:${api[$s]}/readyz"
+  eventually_for 20 "$s-up" curl -sf "http://127.0.0.1:${api[$s]}/readyz"
 done
 connected() { reachable paris nantes && reachable paris rennes && reachable nantes rennes; }
-eventually connected 20 connected
+eventually_for 20 connected connected
 
 cat <<YAML | k paris apply -f - >/dev/null
 apiVersion: v1
@@ -105,12 +73,12 @@ spec:
   containers:
   - {name: cart, image: local, command: ["$cart", "--port", "$port"], ports: [{containerPort: $port}]}
 YAML
-eventually cart-serves 20 curl -sf "http://127.0.0.1:$port/healthz"
+eventually_for 20 cart-serves curl -sf "http://127.0.0.1:$port/healthz"
 for item in apple pear pear; do curl -sf -X POST "http://127.0.0.1:$port/items/$item" >/dev/null; done
 # A checkpoint taken after the items, at both failover sites.
 taken=$(metric paris archipel_protection_checkpoints_total)
 checkpointed() { (($(metric paris archipel_protection_checkpoints_total) >= ${taken:-0} + 2)); }
-eventually checkpointed 30 checkpointed
+eventually_for 30 checkpointed checkpointed
 check standby-at-nantes 0 '^1$' -- metric nantes archipel_standby_checkpoints
 check standby-at-rennes 0 '^1$' -- metric rennes archipel_standby_checkpoints
 check interval-metric 0 '^[0-9.]+$' -- metric paris 'archipel_protection_interval_seconds{namespace="default",pod="cart"}'
@@ -120,7 +88,7 @@ cut_at=$(date +%s%N)
 link paris nantes stall
 link paris rennes stall
 running_at() { [[ $(k "$1" get pod cart -o jsonpath='{.status.phase}' 2>/dev/null) == Running ]]; }
-eventually restored-at-nantes 20 running_at nantes
+eventually_for 20 restored-at-nantes running_at nantes
 failover_ms=$((($(date +%s%N) - cut_at) / 1000000))
 echo "     (links stalled -> Running at nantes: ${failover_ms} ms)"
 check epoch-raised 0 '^2$' -- k nantes get pod cart -o jsonpath='{.metadata.annotations.archipel\.io/epoch}'
@@ -134,12 +102,21 @@ check paris-keeps-running 0 '^Running$' -- k paris get pod cart -o jsonpath='{.s
 link paris nantes resume
 link paris rennes resume
 gone_at() { ! k "$1" get pod cart >/dev/null 2>&1; }
-eventually paris-fenced 30 gone_at paris
+eventually_for 30 paris-fenced gone_at paris
 check fenced-metric 0 '^1$' -- metric paris archipel_fenced_total
 check nantes-runs 0 '^Running$' -- k nantes get pod cart -o jsonpath='{.status.phase}'
 one_copy() { [[ $(pgrep -fc "^$cart --port $port\$") == 1 ]]; }
-eventually one-copy 20 one_copy
+eventually_for 20 one-copy one_copy
 check items-of-the-checkpoint 0 '"apple":1,"pear":2' -- curl -sf "http://127.0.0.1:$port/items"
+
+# nantes now protects it towards rennes; once deleted, no site keeps a checkpoint of it (a
+# later failover must not bring it back).
+shipped_by_nantes() { (($(metric nantes archipel_protection_checkpoints_total) >= 1)); }
+eventually_for 30 protected-from-nantes shipped_by_nantes
+k nantes delete pod cart >/dev/null
+no_standby() { [[ $(metric "$1" archipel_standby_checkpoints) == 0 ]]; }
+eventually checkpoint-dropped-at-rennes no_standby rennes
+eventually checkpoint-dropped-at-nantes no_standby nantes
 
 echo "$passed passed, $failures failed"
 [[ $failures -eq 0 ]]

@@ -13,6 +13,7 @@ cart=$2
 counter=$3
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/federation.sh"
+source "$here/checks.sh"
 
 if ! "$bin" criu check >/dev/null 2>&1; then
   if [[ ${CI:-} == true ]]; then
@@ -37,39 +38,6 @@ cleanup() {
 cart_port=$(free_port)
 app_port=$(free_port)
 trap cleanup EXIT
-passed=0
-failures=0
-check() {  # check NAME EXPECTED_EXIT REGEX -- COMMAND...
-  local name=$1 want=$2 pattern=$3
-  shift 4
-  local out code
-  out=$("$@" 2>&1)
-  code=$?
-  if [[ $code -eq $want ]] && grep -Eq -- "$pattern" <<<"$out"; then
-    echo "ok   $name"
-    passed=$((passed + 1))
-  else
-    echo "FAIL $name: exit $code (want $want), output lacks /$pattern/"
-    sed 's/^/    /' <<<"$out" | head -20
-    failures=$((failures + 1))
-  fi
-}
-eventually() {  # eventually NAME COMMAND...: the command succeeds within 20 s
-  local name=$1
-  shift
-  for _ in $(seq 200); do
-    if "$@" >/dev/null 2>&1; then
-      echo "ok   $name"
-      passed=$((passed + 1))
-      return 0
-    fi
-    sleep 0.1
-  done
-  echo "FAIL $name: not within 20 s"
-  "$@" 2>&1 | sed 's/^/    /' | head -20
-  failures=$((failures + 1))
-  return 1
-}
 
 sites=(paris nantes rennes)
 federation_init "$bin" "$tmp" "${sites[@]}"

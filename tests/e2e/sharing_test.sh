@@ -10,6 +10,7 @@ set -uo pipefail
 bin=$1
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/federation.sh"
+source "$here/checks.sh"
 tmp=$(mktemp -d)
 pids=()
 declare -A site_pid
@@ -19,39 +20,6 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-passed=0
-failures=0
-check() {  # check NAME EXPECTED_EXIT REGEX -- COMMAND...
-  local name=$1 want=$2 pattern=$3
-  shift 4
-  local out code
-  out=$("$@" 2>&1)
-  code=$?
-  if [[ $code -eq $want ]] && grep -Eq -- "$pattern" <<<"$out"; then
-    echo "ok   $name"
-    passed=$((passed + 1))
-  else
-    echo "FAIL $name: exit $code (want $want), output lacks /$pattern/"
-    sed 's/^/    /' <<<"$out" | head -20
-    failures=$((failures + 1))
-  fi
-}
-eventually() {  # eventually NAME COMMAND...: the command succeeds within 20 s
-  local name=$1
-  shift
-  for _ in $(seq 200); do
-    if "$@" >/dev/null 2>&1; then
-      echo "ok   $name"
-      passed=$((passed + 1))
-      return 0
-    fi
-    sleep 0.1
-  done
-  echo "FAIL $name: not within 20 s"
-  "$@" 2>&1 | sed 's/^/    /' | head -20
-  failures=$((failures + 1))
-  return 1
-}
 
 sites=(paris nantes rennes)
 federation_init "$bin" "$tmp" "${sites[@]}"

@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,9 @@ struct MoveRequest {
   std::function<boost::system::result<void, std::string>(const std::filesystem::path& from,
                                                          const std::filesystem::path& to)>
       transfer;
+  /// Cold, after pre-copy rounds: the last round's images, which the dump builds on (only the
+  /// memory changed since is written).
+  std::optional<std::filesystem::path> parent;
 };
 
 struct MovePhase {
@@ -153,6 +157,13 @@ boost::system::result<std::unique_ptr<SourceCheckpoint>, std::string> checkpoint
 boost::system::result<void, std::string> checkpoint_running_pod(
     const Criu& criu, PodSite& from, const std::string& ns, const std::string& pod,
     const std::filesystem::path& images);
+
+/// A pre-copy round of a live move: the memory of the pod's process into `images` (the tree
+/// runs on), only what changed since `parent`'s round when given; CRIU keeps tracking memory
+/// changes (it needs the kernel's dirty-memory tracking: CriuFeatures::dirty_tracking).
+boost::system::result<void, std::string> pre_dump_pod(
+    const Criu& criu, PodSite& from, const std::string& ns, const std::string& pod,
+    const std::filesystem::path& images, const std::optional<std::filesystem::path>& parent);
 
 /// The destination's half: creates `pod` (as SourceCheckpoint::pod() gave it) at `to`, restores
 /// its process from `images` (post-copy: fetching the memory from the request's page server)
