@@ -57,7 +57,7 @@ pids+=("${federation_pids[@]}")
 link paris nantes "latency $latency"
 link paris nantes "bandwidth $bandwidth"
 for s in "${sites[@]}"; do
-  federation_config "$s" "{mode: embedded, listen: \"127.0.0.1:${cluster[$s]}\"}" "log: {level: warning}"
+  federation_config "$s" "{mode: embedded, listen: \"127.0.0.1:${cluster[$s]}\"}" "log: {level: warn}"
   federation_route "$s"
   "$bin" site --config "$tmp/$s.yaml" >"$tmp/$s.log" 2>&1 &
   site_pid[$s]=$!
@@ -83,13 +83,17 @@ spec:
   - {name: memory, image: local, command: ["$memory", "--mib", "$mib", "--stamp-us", "1000", "--dirty-pages", "16"]}
 YAML
 }
-running() { [[ $(k "$1" get pod "$2" -o jsonpath='{.status.phase}' 2>/dev/null) == Running ]] && k "$1" logs "$2" 2>/dev/null | head -1 | grep -q .; }
+running() { [[ $(k "$1" get pod "$2" -o jsonpath='{.status.phase}' 2>/dev/null) == Running ]] && [[ -n $(k "$1" logs "$2" --tail=1 2>/dev/null) ]]; }
 gone() { ! k "$1" get pod "$2" >/dev/null 2>&1; }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR == 0) {print "nan"} else if (NR % 2) {print a[(NR+1)/2]} else {print (a[NR/2]+a[NR/2+1])/2}}'; }
 
 # 1. Downtime, cold / warm / live, interleaved, back and forth.
 pod memory | k paris apply -f - >/dev/null
-wait_for 60 running paris memory || { echo "the workload did not start" >&2; exit 1; }
+wait_for 60 running paris memory || {
+  echo "the workload did not start:" >&2
+  k paris get pod memory -o yaml >&2
+  exit 1
+}
 declare -A downtimes bytes
 at=paris
 for run in $(seq "$runs"); do

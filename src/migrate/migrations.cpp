@@ -148,6 +148,7 @@ class Core : public std::enable_shared_from_this<Core> {
   const Migrations::Options& options() const { return options_; }
   KubePodSite& site() { return site_; }
   asio::thread_pool& pool() { return pool_; }
+  asio::thread_pool& transfers() { return transfers_; }
 
   // CRIU, checked once (blocking: call it on the pool).
   boost::system::result<std::pair<const Criu*, CriuFeatures>, std::string> criu() {
@@ -216,6 +217,10 @@ class Core : public std::enable_shared_from_this<Core> {
   Migrations::Options options_;
   KubePodSite site_;
   asio::thread_pool pool_{2};
+  // Where the exchanges with other sites run: they read and write checkpoint images, and a
+  // write can block for long under dirty-page throttling. On the site's io threads it delayed
+  // the peer channel's heartbeats enough for a 100 MiB transfer to get its peer declared Down.
+  asio::thread_pool transfers_{2};
   std::mutex criu_mu_;
   std::optional<Criu> criu_;
   CriuFeatures features_;
@@ -361,7 +366,7 @@ boost::system::result<json::object, Status> Core::create(std::string_view ns, st
     object["metadata"].as_object()["resourceVersion"] = std::to_string(++version_);
     records_.emplace(key, Record{object, Clock::now(), true});
   }
-  asio::co_spawn(io_, drive(shared_from_this(), s), asio::detached);
+  asio::co_spawn(transfers_, drive(shared_from_this(), s), asio::detached);
   return object;
 }
 
@@ -1029,9 +1034,11 @@ awaitable<void> receive(std::weak_ptr<Core> weak, std::shared_ptr<peer::PeerStre
     spdlog::info("migration {} from {}: receiving pod {}/{} ({})", offer.migration(),
                  stream->peer(), offer.namespace_(), offer.pod(), offer.mode());
     if (*mode == Mode::kApp) {
-      co_await receive_app(core, stream, std::move(offer));
+      co_await asio::co_spawn(core->transfers(), receive_app(core, stream, std::move(offer)),
+                              asio::use_awaitable);
     } else {
-      co_await receive_criu(core, stream, std::move(offer));
+      co_await asio::co_spawn(core->transfers(), receive_criu(core, stream, std::move(offer)),
+                              asio::use_awaitable);
     }
   }
   // Until the source lets go: a stream dropped while the other side has not ended is reset,
@@ -1115,8 +1122,8 @@ class Service final : public Migrations {
     protect.work = core_->options().work;
     protect.budget = core_->options().protection;
     protection_ = Protection::start(
-        io, node, core_->site(), core_->pool(), [core = core_.get()] { return core->criu(); },
-        std::move(protect), core_);
+        io, node, core_->site(), core_->pool(), core_->transfers(),
+        [core = core_.get()] { return core->criu(); }, std::move(protect), core_);
     std::weak_ptr<Core> weak = core_;
     node.handle(kMethod, [weak](std::shared_ptr<peer::PeerStream> stream, peer::Bytes request) {
       return receive(weak, std::move(stream), std::move(request));

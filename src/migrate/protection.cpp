@@ -144,11 +144,13 @@ struct Standby {
 class Impl final : public Protection, public std::enable_shared_from_this<Impl> {
  public:
   Impl(asio::io_context& io, peer::PeerNode& node, KubePodSite& site, asio::thread_pool& pool,
-       CriuAccess criu, Options options, std::shared_ptr<void> keepalive)
+       asio::thread_pool& transfers, CriuAccess criu, Options options,
+       std::shared_ptr<void> keepalive)
       : io_(io),
         node_(node),
         site_(site),
         pool_(pool),
+        transfers_(transfers),
         criu_(std::move(criu)),
         options_(std::move(options)),
         keepalive_(std::move(keepalive)) {}
@@ -349,7 +351,7 @@ class Impl final : public Protection, public std::enable_shared_from_this<Impl> 
       scanned_ = true;
     }
     for (const std::string& key : due) {
-      asio::co_spawn(io_, protect(shared_from_this(), key), asio::detached);
+      asio::co_spawn(transfers_, protect(shared_from_this(), key), asio::detached);
     }
     for (Protected& p : withdrawn) {
       std::error_code ec;
@@ -583,7 +585,8 @@ class Impl final : public Protection, public std::enable_shared_from_this<Impl> 
       (void)co_await stream->send(encode(no), true);
       co_return;
     }
-    co_await self->keep(stream, std::move(c));
+    co_await asio::co_spawn(self->transfers_, self->keep(stream, std::move(c)),
+                            asio::use_awaitable);
     for (;;) {  // until the owner lets go (see the migrations' receive)
       auto more = co_await stream->receive();
       if (!more || !*more) {
@@ -796,6 +799,7 @@ class Impl final : public Protection, public std::enable_shared_from_this<Impl> 
   peer::PeerNode& node_;
   KubePodSite& site_;
   asio::thread_pool& pool_;
+  asio::thread_pool& transfers_;
   CriuAccess criu_;
   Options options_;
   std::shared_ptr<void> keepalive_;
@@ -816,10 +820,10 @@ class Impl final : public Protection, public std::enable_shared_from_this<Impl> 
 
 std::shared_ptr<Protection> Protection::start(asio::io_context& io, peer::PeerNode& node,
                                               KubePodSite& site, asio::thread_pool& pool,
-                                              CriuAccess criu, Options options,
-                                              std::shared_ptr<void> keepalive) {
-  auto p = std::make_shared<Impl>(io, node, site, pool, std::move(criu), std::move(options),
-                                  std::move(keepalive));
+                                              asio::thread_pool& transfers, CriuAccess criu,
+                                              Options options, std::shared_ptr<void> keepalive) {
+  auto p = std::make_shared<Impl>(io, node, site, pool, transfers, std::move(criu),
+                                  std::move(options), std::move(keepalive));
   p->begin();
   return p;
 }

@@ -52,10 +52,12 @@ class Protection {
   /// Serves "migrate.checkpoint" and "migrate.owned" on `node` and starts protecting. `site`,
   /// `pool` and what `criu` uses must outlive the returned object and every coroutine it
   /// started (`keepalive` is held by them).
+  /// `pool` runs blocking calls (CRIU, the site's Kubernetes), `transfers` the exchanges of
+  /// checkpoints with other sites (their file I/O can block).
   static std::shared_ptr<Protection> start(boost::asio::io_context& io, peer::PeerNode& node,
                                            KubePodSite& site, boost::asio::thread_pool& pool,
-                                           CriuAccess criu, Options options,
-                                           std::shared_ptr<void> keepalive);
+                                           boost::asio::thread_pool& transfers, CriuAccess criu,
+                                           Options options, std::shared_ptr<void> keepalive);
   virtual ~Protection() = default;
 
   /// Stops the loop (coroutines under way finish).
