@@ -103,7 +103,7 @@ for run in $(seq "$runs"); do
     if ! grep -q "runs at $to" <<<"$out"; then echo "$mode migration failed: $out" >&2; exit 1; fi
     d=$(sed -n 's/.*downtime \([0-9.]*\) ms.*/\1/p' <<<"$out")
     downtimes[$mode]+="$d "
-    name=$(k "$at" get migrations -o jsonpath='{.items[-1:].metadata.name}')
+    name=$(sed -n 's|^migration.archipel.io/\([^ ]*\) created.*|\1|p' <<<"$out")
     bytes[$mode]+="$(k "$at" get migration "$name" -o jsonpath='{.status.imageBytes}') "
     wait_for 30 gone "$at" memory
     at=$to
@@ -174,7 +174,9 @@ printf '%-34s %8s ms   %s (target <= 2000)\n' "failover (stall -> first stamp)" 
 printf '%-34s %8s /s   %s\n' "throughput, not protected" "$plain" "${rate[plain]}"
 printf '%-34s %8s /s   %s\n' "throughput, protected" "$protected" "${rate[protected]}"
 printf '%-34s %9s %%   (target <= 5; %s checkpoints, %s s frozen)\n' "checkpoint overhead" "$overhead" "$checkpoints" "$frozen"
-printf '%-34s %s / %s / %s\n' "image bytes cold / warm / live" "${bytes[cold]}" "${bytes[warm]}" "${bytes[live]}"
+for mode in cold warm live; do
+  printf '%-34s %10s B   %s\n' "image bytes sent, $mode" "$(tr ' ' '\n' <<<"${bytes[$mode]}" | grep . | median)" "${bytes[$mode]}"
+done
 mkdir -p "$root/build/bench"
 cat >"$root/build/bench/migration_sites.json" <<JSON
 {"mib": $mib, "runs": $runs, "latency": "$latency", "bandwidth": "$bandwidth",
