@@ -2,15 +2,16 @@
 # Planned migrations between real sites: paris, nantes and rennes run as `archipel site`
 # processes with embedded clusters. A shopping cart (HTTP, in-memory) moves around them in every
 # mode — cold, warm, live, app — and keeps every item; a counter moves and goes on counting
-# without starting again; a migration whose restore fails leaves the pod running at its source
+# without starting again; a stateless API answers from its new site; a migration whose restore fails leaves the pod running at its source
 # with its state; Migrations work through kubectl (create, get, describe, label; bad input is
 # refused) and through `archipel migrate`; metrics count them.
-# Usage: migration_test.sh PATH/TO/archipel PATH/TO/cart PATH/TO/counter
+# Usage: migration_test.sh PATH/TO/archipel PATH/TO/cart PATH/TO/counter PATH/TO/api
 # Needs a working CRIU (root): skipped without one (exit 77), except under CI=true.
 set -uo pipefail
 bin=$1
 cart=$2
 counter=$3
+api_bin=$4
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/federation.sh"
 source "$here/checks.sh"
@@ -33,10 +34,12 @@ cleanup() {
   pkill -9 -f "$cart --port $cart_port" 2>/dev/null
   pkill -9 -f "$cart --port $app_port" 2>/dev/null
   pkill -9 -f "$counter --interval-ms 37" 2>/dev/null
+  pkill -9 -f "$api_bin --port $api_port" 2>/dev/null
   rm -rf "$tmp"
 }
 cart_port=$(free_port)
 app_port=$(free_port)
+api_port=$(free_port)
 trap cleanup EXIT
 
 sites=(paris nantes rennes)
@@ -148,6 +151,13 @@ eventually counter-counts-at-nantes bash -c "kubectl --server http://127.0.0.1:$
 # The log at nantes starts after the restore: its numbers follow on from paris's, one by one.
 check counter-no-reset 0 '^continues$' -- bash -c "kubectl --server http://127.0.0.1:${api[nantes]} logs counter |
   awk 'NR == 1 && \$1 < 20 {bad=1} NR > 1 && \$1 != prev + 1 {bad=1} {prev=\$1} END {print bad ? \"reset\" : \"continues\"}'"
+
+# A stateless API moves with its process (pid 1 of its own namespace, there as here).
+pod api criu "$api_port" "$api_bin" --port "$api_port" | k paris apply -f - >/dev/null
+eventually api-serves curl -sf "http://127.0.0.1:$api_port/hello"
+check api-moves 0 'pod api runs at nantes' -- migrate paris pod/api --to nantes --mode cold
+check api-answers-at-nantes 0 '"hello":"world","pid":1\}' -- curl -sf "http://127.0.0.1:$api_port/hello"
+eventually api-runs-only-at-nantes runs_at nantes api
 
 # Application-level: the cart's own state, through its /checkpoint and /restore.
 pod cart-app app "$app_port" "$cart" --port "$app_port" | k nantes apply -f - >/dev/null
