@@ -86,21 +86,8 @@ boost::system::result<HttpAnswer, std::string> exchange(std::uint16_t port,
   return a;
 }
 
-const json::value* find(const json::object& o, std::initializer_list<std::string_view> path) {
-  const json::value* v = nullptr;
-  const json::object* at = &o;
-  for (std::string_view key : path) {
-    if (at == nullptr) {
-      return nullptr;
-    }
-    v = at->if_contains(key);
-    at = v != nullptr && v->is_object() ? &v->as_object() : nullptr;
-  }
-  return v;
-}
-
 bool container_running(const json::object& pod) {
-  const json::value* statuses = find(pod, {"status", "containerStatuses"});
+  const json::value* statuses = kube::find_path(pod, {"status", "containerStatuses"});
   if (statuses == nullptr || !statuses->is_array() || statuses->as_array().empty() ||
       !statuses->as_array().front().is_object()) {
     return false;
@@ -120,12 +107,12 @@ bool not_found(const std::string& error) {
 boost::system::result<AppEndpoint, std::string> app_endpoint(const json::object& pod) {
   const std::string where = std::string(kube::meta_string(pod, "namespace")) + "/" +
                             std::string(kube::meta_string(pod, "name"));
-  const json::value* mode = find(pod, {"metadata", "annotations", kMigrateAnnotation});
+  const json::value* mode = kube::find_path(pod, {"metadata", "annotations", kMigrateAnnotation});
   if (mode == nullptr || !mode->is_string() || mode->as_string() != "app") {
     return "pod " + where + " is not annotated " + std::string(kMigrateAnnotation) +
            ": app (its application must serve /checkpoint and /restore)";
   }
-  const json::value* containers = find(pod, {"spec", "containers"});
+  const json::value* containers = kube::find_path(pod, {"spec", "containers"});
   if (containers != nullptr && containers->is_array() && !containers->as_array().empty() &&
       containers->as_array().front().is_object()) {
     const json::value* ports = containers->as_array().front().as_object().if_contains("ports");

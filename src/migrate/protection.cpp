@@ -35,11 +35,7 @@ constexpr const char* kCheckpointMethod = "migrate.checkpoint";
 constexpr const char* kOwnedMethod = "migrate.owned";
 
 std::string annotation(const json::object& pod, const char* key) {
-  const json::value* meta = pod.if_contains("metadata");
-  const json::value* notes =
-      meta != nullptr && meta->is_object() ? meta->as_object().if_contains("annotations") : nullptr;
-  const json::value* v =
-      notes != nullptr && notes->is_object() ? notes->as_object().if_contains(key) : nullptr;
+  const json::value* v = kube::find_path(pod, {"metadata", "annotations", key});
   return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
 }
 

@@ -3,6 +3,8 @@
 #   check NAME EXPECTED_EXIT REGEX -- COMMAND...   the command exits so and its output matches
 #   eventually NAME COMMAND...                     the command succeeds within 20 s
 #   eventually_for SECONDS NAME COMMAND...         ... within SECONDS
+#   require_criu BIN                               exits 77 (skipped) without a working CRIU,
+#                                                  or fails under CI=true, where it must be
 # Commands run in the calling shell: they may be its functions.
 passed=0
 failures=0
@@ -41,3 +43,13 @@ eventually_for() {
 }
 
 eventually() { eventually_for 20 "$@"; }
+
+require_criu() {
+  "$1" criu check >/dev/null 2>&1 && return 0
+  if [[ ${CI:-} == true ]]; then
+    echo "FAIL no working CRIU on this machine (scripts/setup installs one)"
+    exit 1
+  fi
+  echo "skipped: no working CRIU"
+  exit 77
+}

@@ -16,14 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/federation.sh"
 source "$here/checks.sh"
 
-if ! "$bin" criu check >/dev/null 2>&1; then
-  if [[ ${CI:-} == true ]]; then
-    echo "FAIL no working CRIU on this machine (scripts/setup installs one)"
-    exit 1
-  fi
-  echo "skipped: no working CRIU"
-  exit 77
-fi
+require_criu "$bin"
 
 tmp=$(mktemp -d)
 pids=()

@@ -2,8 +2,8 @@
 # Planned migrations between real sites: paris, nantes and rennes run as `archipel site`
 # processes with embedded clusters. A shopping cart (HTTP, in-memory) moves around them in every
 # mode — cold, warm, live, app — and keeps every item; a counter moves and goes on counting
-# without starting again; a stateless API answers from its new site; a migration whose restore fails leaves the pod running at its source
-# with its state; Migrations work through kubectl (create, get, describe, label; bad input is
+# without starting again; a stateless API answers from its new site; a migration whose restore
+# fails leaves the pod running at its source with its state; Migrations work through kubectl (create, get, describe, label; bad input is
 # refused) and through `archipel migrate`; metrics count them.
 # Usage: migration_test.sh PATH/TO/archipel PATH/TO/cart PATH/TO/counter PATH/TO/api
 # Needs a working CRIU (root): skipped without one (exit 77), except under CI=true.
@@ -16,14 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/federation.sh"
 source "$here/checks.sh"
 
-if ! "$bin" criu check >/dev/null 2>&1; then
-  if [[ ${CI:-} == true ]]; then
-    echo "FAIL no working CRIU on this machine (scripts/setup installs one)"
-    exit 1
-  fi
-  echo "skipped: no working CRIU"
-  exit 77
-fi
+require_criu "$bin"
 
 tmp=$(mktemp -d)
 declare -A site_pid
