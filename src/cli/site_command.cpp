@@ -274,7 +274,6 @@ class SiteServices {
     }
     options.work = config.data_dir / "migrations";
     options.pods_dir = config.data_dir / "pods";
-    options.page_server_host = config.peer.host;
     auto client = proxy::kube_client(local_);
     migrate::KubeCall call =
         [this, client](

@@ -1,12 +1,14 @@
 #include "archipel/migrate/migrations.hpp"
 
 #include "archipel/kube/object.hpp"
+#include "archipel/kube/selector.hpp"
 #include "archipel/migrate/criu.hpp"
 #include "archipel/migrate/images.hpp"
 #include "archipel/migrate/pod_move.hpp"
 #include "migrate.pb.h"
 #include "migrate/app_state.hpp"
 #include "migrate/async.hpp"
+#include "migrate/page_tunnel.hpp"
 #include "migrate/protection.hpp"
 
 #include <spdlog/spdlog.h>
@@ -18,7 +20,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/json.hpp>
+#include <boost/url/params_view.hpp>
 #include <boost/url/parse.hpp>
+#include <boost/url/parse_query.hpp>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -103,6 +107,19 @@ boost::system::result<std::uint16_t, std::string> free_port(const std::string& h
   return ntohs(addr.sin_port);
 }
 
+// The decoded value of `key` in a query string ("" when absent).
+std::string query_value(std::string_view query, std::string_view key) {
+  if (!boost::urls::parse_query(query)) {
+    return {};
+  }
+  for (auto p : boost::urls::params_view(query)) {
+    if (p.key == key) {
+      return p.value;
+    }
+  }
+  return {};
+}
+
 // A name usable as a directory: the migration's namespace/name with '/' → '_'.
 std::string directory_name(std::string s) {
   std::replace(s.begin(), s.end(), '/', '_');
@@ -149,6 +166,12 @@ class Core : public std::enable_shared_from_this<Core> {
   KubePodSite& site() { return site_; }
   asio::thread_pool& pool() { return pool_; }
   asio::thread_pool& transfers() { return transfers_; }
+  const std::shared_ptr<PageServers>& page_servers() { return page_servers_; }
+  // The protection of this site's pods (null once it is gone).
+  std::shared_ptr<Protection> protection() { return protection_.lock(); }
+  void set_protection(std::weak_ptr<Protection> p) { protection_ = std::move(p); }
+  // Moves `pod` to `to` because this site's links degrade: a warm Migration, made here.
+  void evacuate(const std::string& ns, const std::string& pod, const std::string& to);
 
   // CRIU, checked once (blocking: call it on the pool).
   boost::system::result<std::pair<const Criu*, CriuFeatures>, std::string> criu() {
@@ -175,7 +198,7 @@ class Core : public std::enable_shared_from_this<Core> {
   boost::system::result<json::object, Status> create(std::string_view ns, std::string_view body,
                                                      bool strict);
   boost::system::result<json::object, Status> get(std::string_view ns, std::string_view name);
-  json::array list(std::string_view ns);
+  json::array list(std::string_view ns, const kube::LabelSelector& selector);
   boost::system::result<json::object, Status> remove(std::string_view ns, std::string_view name);
   // A merge patch of the labels and annotations (the spec of a migration does not change).
   boost::system::result<json::object, Status> patch(std::string_view ns, std::string_view name,
@@ -221,6 +244,8 @@ class Core : public std::enable_shared_from_this<Core> {
   // write can block for long under dirty-page throttling. On the site's io threads it delayed
   // the peer channel's heartbeats enough for a 100 MiB transfer to get its peer declared Down.
   asio::thread_pool transfers_{2};
+  std::shared_ptr<PageServers> page_servers_ = std::make_shared<PageServers>();
+  std::weak_ptr<Protection> protection_;  // set once, before any migration starts
   std::mutex criu_mu_;
   std::optional<Criu> criu_;
   CriuFeatures features_;
@@ -257,6 +282,21 @@ std::vector<std::string> unknown_fields(const json::object& o) {
     }
   }
   return out;
+}
+
+void Core::evacuate(const std::string& ns, const std::string& pod, const std::string& to) {
+  // Named after the pod (within the 253 characters of a name, with generateName's suffix).
+  const json::object body{
+      {"apiVersion", "archipel.io/v1"},
+      {"kind", "Migration"},
+      {"metadata",
+       json::object{{"generateName", "evacuate-" + pod.substr(0, 230) + "-"},
+                    {"labels", json::object{{"archipel.io/reason", "degraded-links"}}}}},
+      {"spec", json::object{{"pod", pod}, {"to", to}, {"mode", "warm"}}}};
+  auto created = create(ns, json::serialize(body), true);
+  if (!created) {
+    spdlog::warn("protection: cannot move {}/{} to {}: {}", ns, pod, to, created.error().message);
+  }
 }
 
 boost::system::result<json::object, Status> Core::create(std::string_view ns, std::string_view body,
@@ -338,12 +378,18 @@ boost::system::result<json::object, Status> Core::create(std::string_view ns, st
     return Status::invalid(kGroup, "Migration", name, std::move(causes));
   }
 
+  json::object metadata{{"name", name},
+                        {"namespace", s.ns},
+                        {"uid", kube::random_uuid()},
+                        {"creationTimestamp", rfc3339_now()}};
+  for (const char* kept : {"labels", "annotations"}) {
+    if (const json::value* given = meta.if_contains(kept); given != nullptr && given->is_object()) {
+      metadata[kept] = *given;
+    }
+  }
   json::object object{{"apiVersion", "archipel.io/v1"},
                       {"kind", "Migration"},
-                      {"metadata", json::object{{"name", name},
-                                                {"namespace", s.ns},
-                                                {"uid", kube::random_uuid()},
-                                                {"creationTimestamp", rfc3339_now()}}},
+                      {"metadata", std::move(metadata)},
                       {"spec", json::object{{"pod", s.pod}, {"to", s.to}, {"mode", s.mode_name}}},
                       {"status", json::object{{"phase", "Pending"},
                                               {"from", options_.site},
@@ -379,11 +425,11 @@ boost::system::result<json::object, Status> Core::get(std::string_view ns, std::
   return it->second.object;
 }
 
-json::array Core::list(std::string_view ns) {
+json::array Core::list(std::string_view ns, const kube::LabelSelector& selector) {
   std::lock_guard lock(mu_);
   json::array items;
   for (const auto& [key, r] : records_) {
-    if (ns.empty() || key.starts_with(std::string(ns) + "/")) {
+    if ((ns.empty() || key.starts_with(std::string(ns) + "/")) && selector.matches(r.object)) {
       items.push_back(r.object);
     }
   }
@@ -536,13 +582,20 @@ void Core::render(base::PrometheusText& out) const {
 // ---- the source: drives one migration ----
 
 // The destination answered the offer.
-awaitable<boost::system::result<std::shared_ptr<peer::PeerStream>, std::string>> offer(
-    std::shared_ptr<Core> core, Spec s) {
+// The destination's stream, once it accepted the pod; whether it holds the offered base.
+struct Accepted {
+  std::shared_ptr<peer::PeerStream> stream;
+  bool standby_base = false;
+};
+
+awaitable<boost::system::result<Accepted, std::string>> offer(std::shared_ptr<Core> core, Spec s,
+                                                              std::uint64_t standby_sequence) {
   wire::MigrationOffer o;
   o.set_migration(s.ns + "/" + s.name);
   o.set_namespace_(s.ns);
   o.set_pod(s.pod);
   o.set_mode(s.mode_name);
+  o.set_standby_sequence(standby_sequence);
   auto opened = co_await core->node().open(
       s.to, kMethod, encode(o),
       std::chrono::duration_cast<std::chrono::milliseconds>(core->options().deadline), false);
@@ -556,7 +609,7 @@ awaitable<boost::system::result<std::shared_ptr<peer::PeerStream>, std::string>>
   if (!answer->ok()) {
     co_return s.to + " refused the pod: " + answer->error();
   }
-  co_return *opened;
+  co_return Accepted{*opened, standby_sequence != 0 && answer->standby_base()};
 }
 
 // The move failed: the pod goes on here. On the pool: it resumes a process and writes to the
@@ -599,16 +652,29 @@ awaitable<Outcome> drive_criu(std::shared_ptr<Core> core, Spec s) {
   core->set(s, "strategy", json::value(strategy));
   core->set(s, "phase", json::value("Running"));
 
-  auto stream = co_await offer(core, s);
-  if (!stream) {
-    co_return stream.error();
+  const fs::path work = core->options().work / "out" / directory_name(s.ns + "_" + s.name);
+  // Warm, to a site that keeps a checkpoint of this protected pod: that checkpoint is the base.
+  std::uint64_t standby = 0;
+  if (s.mode == Mode::kWarm) {
+    standby = co_await on_pool<std::uint64_t>(core->pool(), [&] {
+      std::shared_ptr<Protection> protection = core->protection();
+      auto linked =
+          protection ? protection->link_delivered(s.ns, s.pod, s.to, work / "base") : std::nullopt;
+      return linked.value_or(0);
+    });
   }
-  peer::PeerStream& out = **stream;
+  auto accepted = co_await offer(core, s, standby);
+  if (!accepted) {
+    co_return accepted.error();
+  }
+  peer::PeerStream& out = *accepted->stream;
   core->step(s, "Accepted");
 
-  const fs::path work = core->options().work / "out" / directory_name(s.ns + "_" + s.name);
   std::uint64_t bytes = 0;
-  if (s.mode == Mode::kWarm) {
+  if (s.mode == Mode::kWarm && accepted->standby_base) {
+    core->set(s, "strategy", json::value("standby-then-delta"));
+    core->step(s, "BaseAtDestination");
+  } else if (s.mode == Mode::kWarm) {
     // The running pod's checkpoint goes first; at the freeze, only what changed since.
     const fs::path base = work / "base";
     auto taken = co_await on_pool<boost::system::result<void, std::string>>(
@@ -678,13 +744,31 @@ awaitable<Outcome> drive_criu(std::shared_ptr<Core> core, Spec s) {
     request.parent = work / ("pre-" + std::to_string(rounds));
   }
   if (move == MoveMode::kPostCopy) {
-    request.page_server_address = core->options().page_server_host;
+    // CRIU's page server listens on this site's loopback; the destination reaches it through
+    // the peer channel (page_tunnel.hpp).
+    request.page_server_address = "127.0.0.1";
     auto port = free_port(request.page_server_address);
     if (!port) {
       co_return port.error();
     }
     request.page_server_port = *port;
   }
+  // Post-copy: the destination may reach the page server until the migration ends here.
+  const std::string migration = s.ns + "/" + s.name;
+  PageServers* servers = move == MoveMode::kPostCopy ? core->page_servers().get() : nullptr;
+  if (servers != nullptr) {
+    servers->expose(s.to, migration, request.page_server_port);
+  }
+  struct Withdraw {
+    PageServers* servers;
+    const std::string& to;
+    const std::string& migration;
+    ~Withdraw() {
+      if (servers != nullptr) {
+        servers->withdraw(to, migration);
+      }
+    }
+  } withdraw{servers, s.to, migration};
   const auto freeze = Clock::now();
   auto checkpoint = co_await on_pool<Checkpoint>(
       core->pool(), [&] { return checkpoint_pod(c, core->site(), request, s.to); });
@@ -703,8 +787,6 @@ awaitable<Outcome> drive_criu(std::shared_ptr<Core> core, Spec s) {
   info.set_container(source->container());
   info.set_source_log(source->log().string());
   info.set_post_copy(move == MoveMode::kPostCopy);
-  info.set_page_server_host(request.page_server_address);
-  info.set_page_server_port(request.page_server_port);
   if (auto sent = co_await out.send(encode(info)); !sent) {
     co_await give_back_on(core->pool(), *source);
     co_return "lost " + s.to + ": " + sent.error().message + back;
@@ -781,11 +863,11 @@ awaitable<Outcome> drive_app(std::shared_ptr<Core> core, Spec s) {
   if (!app) {
     co_return app.error();
   }
-  auto stream = co_await offer(core, s);
-  if (!stream) {
-    co_return stream.error();
+  auto accepted = co_await offer(core, s, 0);
+  if (!accepted) {
+    co_return accepted.error();
   }
-  peer::PeerStream& out = **stream;
+  peer::PeerStream& out = *accepted->stream;
   core->step(s, "Accepted");
 
   const auto freeze = Clock::now();
@@ -846,10 +928,12 @@ awaitable<void> drive(std::shared_ptr<Core> core, Spec spec) {
 
 // ---- the destination: receives one pod ----
 
-awaitable<void> answer(peer::PeerStream& stream, bool ok, const std::string& error) {
+awaitable<void> answer(peer::PeerStream& stream, bool ok, const std::string& error,
+                       bool standby_base = false) {
   wire::OfferAnswer a;
   a.set_ok(ok);
   a.set_error(error);
+  a.set_standby_base(standby_base);
   (void)co_await stream.send(encode(a), !ok);
 }
 
@@ -881,7 +965,6 @@ awaitable<void> receive_criu(std::shared_ptr<Core> core, std::shared_ptr<peer::P
     co_await answer(*stream, false, criu.error());
     co_return;
   }
-  co_await answer(*stream, true, {});
   const fs::path work =
       core->options().work / "in" / directory_name(stream->peer() + "_" + offer.migration());
   std::error_code ec;
@@ -893,7 +976,18 @@ awaitable<void> receive_criu(std::shared_ptr<Core> core, std::shared_ptr<peer::P
       fs::remove_all(dir, e);
     }
   } cleanup{work};
-  if (offer.mode() == "warm") {
+  // Warm: the checkpoint of this pod kept here for failover, when it is the one offered, is the
+  // base (linked now: the protection may drop it once the pod is moving).
+  bool standby_base = false;
+  if (offer.mode() == "warm" && offer.standby_sequence() != 0) {
+    standby_base = co_await on_pool<bool>(core->pool(), [&] {
+      std::shared_ptr<Protection> protection = core->protection();
+      return protection && protection->link_standby(stream->peer(), offer.namespace_(), offer.pod(),
+                                                    offer.standby_sequence(), work / "base");
+    });
+  }
+  co_await answer(*stream, true, {}, standby_base);
+  if (offer.mode() == "warm" && !standby_base) {
     const fs::path base = work / "base";
     if (auto got = co_await receive_images(*stream, base, false); !got) {
       co_return;  // the source knows
@@ -948,9 +1042,20 @@ awaitable<void> receive_criu(std::shared_ptr<Core> core, std::shared_ptr<peer::P
   request.namespace_name = offer.namespace_();
   request.pod = offer.pod();
   request.mode = info->post_copy() ? MoveMode::kPostCopy : MoveMode::kCold;
-  request.page_server_address = info->page_server_host();
-  request.page_server_port = static_cast<std::uint16_t>(info->page_server_port());
   asio::io_context& io = core->io();
+  std::unique_ptr<PageTunnel> pages;  // post-copy: the source's memory, through the peer channel
+  if (info->post_copy()) {
+    auto tunnel = PageTunnel::open(
+        io, core->node(), stream->peer(), offer.migration(),
+        std::chrono::duration_cast<std::chrono::milliseconds>(core->options().deadline));
+    if (!tunnel) {
+      co_await send_outcome(*stream, false, tunnel.error(), 0, true);
+      co_return;
+    }
+    pages = std::move(*tunnel);
+    request.page_server_address = "127.0.0.1";
+    request.page_server_port = pages->port();
+  }
   auto restored = co_await on_pool<boost::system::result<Restored, std::string>>(core->pool(), [&] {
     return restore_pod(*criu->first, core->site(), pod.as_object(), info->container(),
                        info->source_log(), images, request,
@@ -1121,9 +1226,17 @@ class Service final : public Migrations {
     protect.site = core_->options().site;
     protect.work = core_->options().work;
     protect.budget = core_->options().protection;
+    protect.evacuate = [weak = std::weak_ptr<Core>(core_)](
+                           const std::string& ns, const std::string& pod, const std::string& to) {
+      if (auto core = weak.lock()) {
+        core->evacuate(ns, pod, to);
+      }
+    };
     protection_ = Protection::start(
         io, node, core_->site(), core_->pool(), core_->transfers(),
         [core = core_.get()] { return core->criu(); }, std::move(protect), core_);
+    core_->set_protection(protection_);
+    serve_pages(io, node, core_->page_servers());
     std::weak_ptr<Core> weak = core_;
     node.handle(kMethod, [weak](std::shared_ptr<peer::PeerStream> stream, peer::Bytes request) {
       return receive(weak, std::move(stream), std::move(request));
@@ -1134,7 +1247,11 @@ class Service final : public Migrations {
                                               std::string_view name, std::string_view query,
                                               std::string_view body, bool as_table) override {
     if (method == "GET" && name.empty()) {
-      json::array items = core_->list(ns);
+      auto selector = kube::LabelSelector::parse(query_value(query, "labelSelector"));
+      if (!selector) {
+        return Status::bad_request(selector.error());
+      }
+      json::array items = core_->list(ns, *selector);
       if (as_table) {
         return Reply{200, json::serialize(table(items))};
       }

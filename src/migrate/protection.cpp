@@ -106,6 +106,21 @@ void rotate(const fs::path& from, const fs::path& to) {
   fs::rename(from, to, ec);
 }
 
+// Hard links of the images in `from` into `to` (a new directory): the images of a checkpoint
+// are never written again once taken, and a link costs no copy.
+bool link_images(const fs::path& from, const fs::path& to) {
+  std::error_code ec;
+  fs::remove_all(to, ec);
+  fs::create_directories(to.parent_path(), ec);
+  fs::copy(from, to, fs::copy_options::recursive | fs::copy_options::create_hard_links, ec);
+  if (ec) {
+    spdlog::warn("protection: linking {} into {}: {}", from.string(), to.string(), ec.message());
+    fs::remove_all(to, ec);
+    return false;
+  }
+  return true;
+}
+
 // A pod this site runs and protects.
 struct Protected {
   std::string ns;
@@ -119,7 +134,8 @@ struct Protected {
   std::uint64_t sequence = 0;                      // of the last checkpoint taken
   std::map<std::string, std::uint64_t> delivered;  // by failover site: its newest checkpoint
   bool busy = false;
-  bool seen = true;  // in the last listing
+  bool seen = true;       // in the last listing
+  bool evacuate = false;  // archipel.io/on-degraded: evacuate
 };
 
 // The newest checkpoint of another site's pod, kept here.
@@ -167,6 +183,34 @@ class Impl final : public Protection, public std::enable_shared_from_this<Impl> 
   void stop() override {
     std::lock_guard lock(mu_);
     stopped_ = true;
+  }
+
+  std::optional<std::uint64_t> link_delivered(const std::string& ns, const std::string& name,
+                                              const std::string& target,
+                                              const fs::path& to) override {
+    const std::string key = key_of(ns, name);
+    // Under the lock, and not while a checkpoint is under way: `current` stays as it is.
+    std::lock_guard lock(mu_);
+    auto it = protected_.find(key);
+    if (it == protected_.end() || it->second.busy || it->second.sequence == 0) {
+      return std::nullopt;
+    }
+    auto held = it->second.delivered.find(target);
+    if (held == it->second.delivered.end() || held->second != it->second.sequence ||
+        !link_images(options_.work / "protect" / directory_of(key) / "current", to)) {
+      return std::nullopt;
+    }
+    return it->second.sequence;
+  }
+
+  bool link_standby(const std::string& owner, const std::string& ns, const std::string& name,
+                    std::uint64_t sequence, const fs::path& to) override {
+    const std::string key = key_of(ns, name);
+    std::lock_guard lock(mu_);  // a received checkpoint replaces `current` under it
+    auto it = standby_.find(key);
+    return it != standby_.end() && it->second.owner == owner && !it->second.restoring &&
+           it->second.sequence == sequence &&
+           link_images(options_.work / "standby" / directory_of(key) / "current", to);
   }
 
   void render_metrics(base::PrometheusText& out) const override {
@@ -284,12 +328,63 @@ class Impl final : public Protection, public std::enable_shared_from_this<Impl> 
         }
       }
     }
+    for (const auto& [ns, name, to] : evacuations(view)) {
+      spdlog::warn("protection: the links of {} degrade: moving {}/{} to {}", options_.site, ns,
+                   name, to);
+      options_.evacuate(ns, name, to);
+    }
     for (const std::string& peer : returned) {
       asio::co_spawn(io_, announce(shared_from_this(), peer), asio::detached);
     }
     for (const std::string& key : restore) {
       asio::co_spawn(io_, fail_over(shared_from_this(), key), asio::detached);
     }
+  }
+
+  // The pods to move out now, and where: when at least half of the peers have been Suspected
+  // or Down for `degraded_for`, each pod whose policy says so goes to the first of its failover
+  // sites still Reachable (once; again after kEvacuationRetry if it is still here).
+  struct Evacuation {
+    std::string ns, name, to;
+  };
+  std::vector<Evacuation> evacuations(const std::map<std::string, PeerView>& view) {
+    constexpr auto kEvacuationRetry = std::chrono::seconds(10);
+    std::vector<Evacuation> out;
+    std::size_t degraded = 0;
+    for (const auto& [name, v] : view) {
+      if (!v.connected || v.state != peer::PeerState::kReachable) {
+        ++degraded;
+      }
+    }
+    const auto now = Clock::now();
+    std::lock_guard lock(mu_);
+    if (degraded == 0 || degraded * 2 < view.size()) {
+      degraded_since_.reset();
+      return out;
+    }
+    if (!degraded_since_) {
+      degraded_since_ = now;
+    }
+    if (now - *degraded_since_ < options_.degraded_for || !options_.evacuate) {
+      return out;
+    }
+    std::erase_if(evacuated_, [&](const auto& e) { return now - e.second >= kEvacuationRetry; });
+    for (auto& [key, p] : protected_) {
+      auto last = evacuated_.find(key);
+      if (!p.evacuate || p.busy || last != evacuated_.end()) {
+        continue;
+      }
+      for (const std::string& f : p.failover) {
+        auto v = view.find(f);
+        if (f != options_.site && v != view.end() && v->second.connected &&
+            v->second.state == peer::PeerState::kReachable) {
+          evacuated_[key] = now;
+          out.push_back({p.ns, p.name, f});
+          break;
+        }
+      }
+    }
+    return out;
   }
 
   // Lists the site's pods; starts protecting the protected ones, checkpoints those due.
@@ -330,6 +425,7 @@ class Impl final : public Protection, public std::enable_shared_from_this<Impl> 
         p.container = container;
         p.epoch = epoch_of(pod);
         p.failover = failover_sites(scope);
+        p.evacuate = annotation(pod, kOnDegradedAnnotation) == "evacuate";
         p.pod = std::move(pod);
         if (!p.busy && Clock::now() >= p.due) {
           p.busy = true;
@@ -652,12 +748,13 @@ class Impl final : public Protection, public std::enable_shared_from_this<Impl> 
     if (!received) {
       co_return;
     }
-    rotate(dir / "next", dir / "current");
     std::lock_guard lock(mu_);
     Standby& s = standby_[key];
-    if (s.restoring) {
+    if (s.restoring) {  // its images are being restored: they stay
+      fs::remove_all(dir / "next", fec);
       co_return;
     }
+    rotate(dir / "next", dir / "current");
     s.owner = stream->peer();
     s.ns = c.namespace_();
     s.name = c.name();
@@ -805,6 +902,8 @@ class Impl final : public Protection, public std::enable_shared_from_this<Impl> 
   std::map<std::string, bool> up_;  // by peer: usable at the last tick
   std::map<std::string, Protected> protected_;
   std::map<std::string, Standby> standby_;
+  std::optional<Clock::time_point> degraded_since_;     // at least half of the peers
+  std::map<std::string, Clock::time_point> evacuated_;  // by pod: when it was last sent off
   std::uint64_t checkpoints_ = 0;
   std::uint64_t checkpoint_bytes_ = 0;
   double frozen_seconds_ = 0;

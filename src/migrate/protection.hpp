@@ -11,6 +11,11 @@
 // back, each site tells the other which protected pods it runs and at which epoch, and a site
 // running a pod at an older epoch stops it (fencing): one copy runs. Equal epochs (two failover
 // sites restored the same pod) are settled by site name, the first in order keeping it.
+//
+// A protected pod annotated `archipel.io/on-degraded: evacuate` leaves before its site is cut
+// off: when at least half of the site's peers have been Suspected or Down for `degraded_for`,
+// and a failover site is still Reachable, the site moves the pod there (`evacuate`: a planned
+// warm migration, whose base is the checkpoint that failover site already holds).
 
 #include "archipel/base/prometheus.hpp"
 #include "archipel/migrate/criu.hpp"
@@ -25,6 +30,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -47,6 +53,12 @@ class Protection {
     std::chrono::milliseconds tick{100};  ///< how often peer states are looked at
     std::chrono::milliseconds scan{500};  ///< how often the site's pods are listed
     std::chrono::seconds deadline{120};   ///< one checkpoint's shipment
+    /// How long at least half of the peers must be Suspected or Down before pods that ask for
+    /// it are evacuated.
+    std::chrono::milliseconds degraded_for{1500};
+    /// Moves a pod of this site to `to` (it starts a migration); called from the io_context.
+    std::function<void(const std::string& ns, const std::string& pod, const std::string& to)>
+        evacuate;
   };
 
   /// Serves "migrate.checkpoint" and "migrate.owned" on `node` and starts protecting. `site`,
@@ -62,6 +74,20 @@ class Protection {
 
   /// Stops the loop (coroutines under way finish).
   virtual void stop() = 0;
+
+  /// Owner side: when `target` holds the newest checkpoint of this site's pod `ns`/`name`,
+  /// links that checkpoint's images into `to` (a new directory) and returns its sequence.
+  /// Blocking (file system).
+  virtual std::optional<std::uint64_t> link_delivered(const std::string& ns,
+                                                      const std::string& name,
+                                                      const std::string& target,
+                                                      const std::filesystem::path& to) = 0;
+
+  /// Failover side: when the checkpoint of `owner`'s pod `ns`/`name` kept here is `sequence`,
+  /// links its images into `to` (a new directory). Blocking (file system).
+  virtual bool link_standby(const std::string& owner, const std::string& ns,
+                            const std::string& name, std::uint64_t sequence,
+                            const std::filesystem::path& to) = 0;
 
   /// Checkpoints, bytes, frozen time, intervals, checkpoints kept for others, failovers,
   /// fenced copies.

@@ -6,7 +6,8 @@
 # detectors notice): paris keeps its pod running (it sees no failover site), nantes
 # (first in the scope) declares paris Down and restores the cart from the last checkpoint, one
 # epoch higher, and rennes does not. When the links heal, paris stops its stale copy (fencing):
-# one copy runs, at nantes, with every item the last checkpoint held.
+# one copy runs, at nantes, with every item the last checkpoint held. Then a pod whose policy
+# is to leave when the links degrade: paris loses rennes only, and moves it to nantes itself.
 # Usage: failover_test.sh PATH/TO/archipel PATH/TO/cart
 # Needs a working CRIU (root): skipped without one (exit 77), except under CI=true.
 set -uo pipefail
@@ -110,6 +111,48 @@ k nantes delete pod cart >/dev/null
 no_standby() { [[ $(metric "$1" archipel_standby_checkpoints) == 0 ]]; }
 eventually checkpoint-dropped-at-rennes no_standby rennes
 eventually checkpoint-dropped-at-nantes no_standby nantes
+
+# A pod whose policy is to leave when its site's links degrade: paris loses rennes but still
+# reaches nantes, so paris moves the cart to nantes itself (a warm migration whose base is the
+# checkpoint nantes keeps), with everything it held at the freeze, not only what the last
+# checkpoint had.
+no_cart() { ! pgrep -f "^$cart --port $port\$" >/dev/null; }
+eventually no-cart-left no_cart
+cat <<YAML | k paris apply -f - >/dev/null
+apiVersion: v1
+kind: Pod
+metadata:
+  name: cart
+  namespace: default
+  annotations:
+    archipel.io/migrate: criu
+    archipel.io/failover: "nantes | rennes"
+    archipel.io/on-degraded: evacuate
+spec:
+  containers:
+  - {name: cart, image: local, command: ["$cart", "--port", "$port"], ports: [{containerPort: $port}]}
+YAML
+eventually_for 20 cart-serves-again curl -sf "http://127.0.0.1:$port/healthz"
+for item in fig fig; do curl -sf -X POST "http://127.0.0.1:$port/items/$item" >/dev/null; done
+taken=$(metric paris archipel_protection_checkpoints_total)
+eventually_for 30 checkpointed-again checkpointed
+curl -sf -X POST "http://127.0.0.1:$port/items/kiwi" >/dev/null  # after the checkpoint
+link paris rennes stall
+eventually_for 20 evacuated-to-nantes running_at nantes
+check evacuated-from-paris 0 '^paris$' -- \
+  k nantes get pod cart -o jsonpath='{.metadata.annotations.archipel\.io/migrated-from}'
+check evacuation-migration 0 'evacuate-cart-[a-z0-9]+ +cart +paris +nantes +warm +Succeeded' -- \
+  k paris get migrations -l archipel.io/reason=degraded-links
+check evacuation-used-standby 0 '^standby-then-delta$' -- \
+  k paris get migrations -l archipel.io/reason=degraded-links -o jsonpath='{.items[0].status.strategy}'
+eventually_for 20 gone-from-paris gone_at paris
+echo "     (evacuation: downtime $(k paris get migrations -l archipel.io/reason=degraded-links \
+  -o jsonpath='{.items[0].status.downtimeMs}') ms, $(k paris get migrations \
+  -l archipel.io/reason=degraded-links -o jsonpath='{.items[0].status.imageBytes}') bytes)"
+check items-at-the-freeze 0 '"fig":2,"kiwi":1' -- curl -sf "http://127.0.0.1:$port/items"
+check rennes-stays-out 1 'NotFound|not found' -- k rennes get pod cart
+link paris rennes resume
+eventually_for 20 one-copy-after-evacuation one_copy
 
 echo "$passed passed, $failures failed"
 [[ $failures -eq 0 ]]

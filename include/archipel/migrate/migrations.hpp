@@ -54,9 +54,6 @@ class Migrations {
     std::filesystem::path work;      ///< checkpoint images, under it
     std::filesystem::path pods_dir;  ///< where the site's runtime keeps its pods
     std::filesystem::path criu;      ///< the CRIU to run; empty: Criu::locate()
-    /// Where this site's CRIU serves memory to a post-copy destination (an address its peers
-    /// reach).
-    std::string page_server_host = "127.0.0.1";
     /// A migration's whole exchange with the destination (images included).
     std::chrono::seconds deadline{300};
     /// Protected pods (`archipel.io/failover`): how much of their time checkpoints may freeze

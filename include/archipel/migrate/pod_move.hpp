@@ -41,6 +41,10 @@ inline constexpr const char* kFailoverAnnotation = "archipel.io/failover";
 inline constexpr const char* kEpochAnnotation = "archipel.io/epoch";
 /// On a pod restored by a failover site: the site it was protected from.
 inline constexpr const char* kFailedOverFromAnnotation = "archipel.io/failed-over-from";
+/// What a protected pod's site does with it when the site's links degrade: `stay` (the default:
+/// it keeps running here, a failover site restores it if the site is cut off) or `evacuate`
+/// (the site moves it to a failover site it still reaches).
+inline constexpr const char* kOnDegradedAnnotation = "archipel.io/on-degraded";
 
 /// A site's pods, as a move needs them (a site whose Kubernetes runs its pods as processes of
 /// this machine: the embedded cluster).
