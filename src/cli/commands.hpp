@@ -133,9 +133,14 @@ struct CriuCheckOptions {
 /// `archipel criu check`: what this machine's CRIU can do for migration; fails without one.
 int criu_check(const CriuCheckOptions& options);
 
-/// "20ms", "500us", "1.5s", "0".
-boost::system::result<std::chrono::microseconds, std::string> parse_duration(std::string_view t);
-/// Bytes per second from "10MB/s", "100Mbit/s", "512KiB/s", "0" (unlimited).
-boost::system::result<std::uint64_t, std::string> parse_bandwidth(std::string_view t);
+struct SimRunOptions {
+  std::filesystem::path scenario;
+  std::filesystem::path out;        ///< empty: var/sim/<scenario name>
+  std::filesystem::path workloads;  ///< empty: tests/workloads beside this binary
+  bool short_run = false;
+};
+/// `archipel sim run`: plays a scenario on real sites of this machine; the report's paths on
+/// stdout, exit 1 when an expectation failed.
+int sim_run(const SimRunOptions& options);
 
 }  // namespace archipel::cli

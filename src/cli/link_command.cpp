@@ -3,72 +3,18 @@
 // so that a person or a scenario script can cut, heal and reshape the link.
 
 #include "archipel/netem/link_emulator.hpp"
+#include "archipel/netem/units.hpp"
 #include "cli/commands.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include <charconv>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
 #include <thread>
 
 namespace archipel::cli {
-
-boost::system::result<std::chrono::microseconds, std::string> parse_duration(std::string_view t) {
-  double value = 0;
-  const char* end = t.data() + t.size();
-  auto [unit, ec] = std::from_chars(t.data(), end, value);
-  const std::string_view suffix(unit, static_cast<std::size_t>(end - unit));
-  double scale = -1;
-  if (suffix == "us") {
-    scale = 1;
-  } else if (suffix == "ms") {
-    scale = 1e3;
-  } else if (suffix == "s") {
-    scale = 1e6;
-  } else if (suffix.empty() && value == 0) {
-    scale = 0;
-  }
-  if (ec != std::errc() || scale < 0 || value < 0 || value > 3600e6) {
-    return boost::system::result<std::chrono::microseconds, std::string>(
-        boost::system::in_place_error,
-        "invalid duration '" + std::string(t) + "' (e.g. 20ms, 500us, 1.5s, 0)");
-  }
-  return std::chrono::microseconds(static_cast<std::int64_t>(value * scale));
-}
-
-boost::system::result<std::uint64_t, std::string> parse_bandwidth(std::string_view t) {
-  double value = 0;
-  const char* end = t.data() + t.size();
-  auto [unit, ec] = std::from_chars(t.data(), end, value);
-  const std::string_view suffix(unit, static_cast<std::size_t>(end - unit));
-  double scale = -1;
-  if (suffix.empty() || suffix == "B/s") {
-    scale = 1;
-  } else if (suffix == "KB/s") {
-    scale = 1e3;
-  } else if (suffix == "MB/s") {
-    scale = 1e6;
-  } else if (suffix == "GB/s") {
-    scale = 1e9;
-  } else if (suffix == "KiB/s") {
-    scale = 1024;
-  } else if (suffix == "MiB/s") {
-    scale = 1024.0 * 1024;
-  } else if (suffix == "Mbit/s") {
-    scale = 1e6 / 8;
-  } else if (suffix == "Gbit/s") {
-    scale = 1e9 / 8;
-  }
-  if (ec != std::errc() || scale < 0 || value < 0) {
-    return boost::system::result<std::uint64_t, std::string>(
-        boost::system::in_place_error, "invalid bandwidth '" + std::string(t) +
-                                           "' (e.g. 10MB/s, 100Mbit/s, 512KiB/s; 0: unlimited)");
-  }
-  return static_cast<std::uint64_t>(value * scale);
-}
 
 namespace {
 
@@ -101,9 +47,9 @@ int link(const LinkOptions& o) {
     return kExitUsage;
   }
   netem::LinkProfile profile;
-  auto latency = parse_duration(o.latency);
-  auto jitter = parse_duration(o.jitter);
-  auto bandwidth = parse_bandwidth(o.bandwidth);
+  auto latency = netem::parse_duration(o.latency);
+  auto jitter = netem::parse_duration(o.jitter);
+  auto bandwidth = netem::parse_bandwidth(o.bandwidth);
   std::string invalid;
   if (!latency) {
     invalid = latency.error();
@@ -155,7 +101,7 @@ int link(const LinkOptions& o) {
     } else if (command == "resume") {
       emulator->resume();
     } else if (command == "latency" || command == "jitter") {
-      auto d = parse_duration(argument);
+      auto d = netem::parse_duration(argument);
       if (d) {
         (command == "latency" ? p.latency : p.jitter) = *d;
         emulator->set_profile(p);
@@ -163,7 +109,7 @@ int link(const LinkOptions& o) {
         error = d.error();
       }
     } else if (command == "bandwidth") {
-      auto b = parse_bandwidth(argument);
+      auto b = netem::parse_bandwidth(argument);
       if (b) {
         p.bandwidth_bytes_per_second = *b;
         emulator->set_profile(p);

@@ -160,6 +160,21 @@ int main(int argc, char** argv) {
       "the criu binary (default: $ARCHIPEL_CRIU, /opt/archipel/criu/bin/criu, "
       "then the PATH)");
 
+  cli::SimRunOptions sim;
+  CLI::App* sim_cmd = app.add_subcommand("sim", "simulation runs: a federation on this machine");
+  sim_cmd->require_subcommand(1);
+  CLI::App* sim_run_cmd = sim_cmd->add_subcommand(
+      "run", "play a scenario on real sites over emulated links, check it, write its report");
+  sim_run_cmd->add_option("scenario", sim.scenario, "sim/scenarios/NAME.yaml")
+      ->required()
+      ->check(CLI::ExistingFile);
+  sim_run_cmd->add_option("--out", sim.out,
+                          "where the report and the sites' files go (default: var/sim/NAME)");
+  sim_run_cmd->add_option(
+      "--workloads", sim.workloads,
+      "the directory of the test workloads (default: tests/workloads beside archipel)");
+  sim_run_cmd->add_flag("--short", sim.short_run, "skip the steps marked long: true (for CI)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -196,6 +211,9 @@ int main(int argc, char** argv) {
   }
   if (*criu_check_cmd) {
     return cli::criu_check(criu_check);
+  }
+  if (*sim_run_cmd) {
+    return cli::sim_run(sim);
   }
   return cli::kExitUsage;
 }

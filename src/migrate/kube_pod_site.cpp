@@ -66,6 +66,16 @@ boost::system::result<void, std::string> KubePodSite::put_pod(const json::object
   boost::system::result<KubeReply, std::string> r;
   if (current->status == 404) {
     r = call("POST", "/api/v1/namespaces/" + ns + "/pods", json::serialize(pod));
+    if (r && r->status == 404) {
+      // The pod's namespace does not exist on this site yet (the pod arrives from another
+      // site): it is created, as the pod's own site has it.
+      const json::object namespace_object{
+          {"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", json::object{{"name", ns}}}};
+      auto made = call("POST", "/api/v1/namespaces", json::serialize(namespace_object));
+      if (made && (made->status == 201 || made->status == 409)) {
+        r = call("POST", "/api/v1/namespaces/" + ns + "/pods", json::serialize(pod));
+      }
+    }
   } else if (current->status == 200) {
     json::object next = pod;
     boost::system::error_code ec;
