@@ -263,6 +263,11 @@ boost::system::result<Restored, std::string> restore_pod(
     }
     return why;
   };
+  // A pod of that name there is another pod (or a copy a lost commit left): it is not ours to
+  // replace, nor to delete if the restore fails.
+  if (auto existing = to.get_pod(r.namespace_name, r.pod)) {
+    return fail("pod " + r.namespace_name + "/" + r.pod + " already exists at " + to.name());
+  }
   if (auto put = to.put_pod(pod); !put) {
     return fail("creating " + where + ": " + put.error());
   }

@@ -163,18 +163,22 @@ eventually app-runs-only-at-rennes runs_at rennes cart-app
 check criu-mode-needs-annotation 1 'is not annotated archipel.io/migrate: criu' -- \
   migrate rennes pod/cart-app --to paris --mode cold
 
-# A restore that fails leaves the pod running where it was, with its state: nantes has no
-# namespace shop, so the pod cannot be created there.
+# A restore that fails leaves the pod running where it was, with its state: nantes already runs
+# another pod named shop/cart, which the migration must neither replace nor remove.
 k nantes delete pod cart --wait=true >/dev/null  # one cart on the port
 k paris create namespace shop >/dev/null
+k nantes create namespace shop >/dev/null
+pod cart criu 0 sleep 600 | sed 's/namespace: default/namespace: shop/' | k nantes apply -f - >/dev/null
 pod cart criu "$cart_port" "$cart" --port "$cart_port" | sed 's/namespace: default/namespace: shop/' |
   k paris apply -f - >/dev/null
 eventually shop-cart-serves bash -c "curl -sf http://127.0.0.1:$cart_port/items | grep -q '\"items\":{}'"
 curl -sf -X POST "http://127.0.0.1:$cart_port/items/melon" >/dev/null
-check failed-restore 1 'goes on at paris' -- migrate paris pod/cart -n shop --to nantes --mode cold
+check failed-restore 1 'already exists at nantes.*goes on at paris' -- \
+  migrate paris pod/cart -n shop --to nantes --mode cold
 check failed-source-runs 0 '^Running$' -- k paris -n shop get pod cart -o jsonpath='{.status.phase}'
 check failed-state-kept 0 '"melon":1' -- items "$cart_port"
-check failed-not-at-nantes 1 'NotFound|not found' -- k nantes -n shop get pod cart
+check failed-nantes-pod-untouched 0 '^sleep 600$' -- \
+  k nantes -n shop get pod cart -o jsonpath='{.spec.containers[0].command[*]}'
 check failed-status 0 '^Failed$' -- k paris -n shop get migrations -o jsonpath='{.items[0].status.phase}'
 check failed-still-moves 0 'pod cart runs at rennes' -- \
   bash -c "kubectl --server http://127.0.0.1:${api[rennes]} create namespace shop >/dev/null &&
