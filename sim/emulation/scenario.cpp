@@ -1,5 +1,7 @@
 #include "emulation/scenario.hpp"
 
+#include "yaml_fields.hpp"
+
 #include "archipel/dsl/scope.hpp"
 #include "archipel/kube/resource.hpp"
 #include "archipel/netem/units.hpp"
@@ -17,68 +19,7 @@ namespace archipel::sim {
 namespace {
 
 namespace json = boost::json;
-
-// Thrown inside the parser only, caught at its entry.
-struct Failure {
-  int line;
-  std::string message;
-};
-
-[[noreturn]] void fail(const YAML::Node& at, std::string message) {
-  throw Failure{at.IsDefined() ? at.Mark().line + 1 : 0, std::move(message)};
-}
-
-std::string scalar(const YAML::Node& n, const std::string& what) {
-  if (!n.IsDefined() || n.IsNull()) {
-    fail(n, what + ": missing");
-  }
-  if (!n.IsScalar()) {
-    fail(n, what + ": expected a value, not a list or a map");
-  }
-  return n.Scalar();
-}
-
-std::string optional_scalar(const YAML::Node& map, const char* key, const std::string& what,
-                            std::string fallback = {}) {
-  const YAML::Node n = map[key];
-  return n.IsDefined() && !n.IsNull() ? scalar(n, what + "." + key) : fallback;
-}
-
-Millis duration(const YAML::Node& n, const std::string& what) {
-  auto d = netem::parse_duration(scalar(n, what));
-  if (!d) {
-    fail(n, what + ": " + d.error());
-  }
-  return std::chrono::duration_cast<Millis>(*d);
-}
-
-unsigned number(const YAML::Node& n, const std::string& what, unsigned min, unsigned max) {
-  const std::string text = scalar(n, what);
-  unsigned v = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size() || v < min || v > max) {
-    fail(n, what + ": expected a whole number from " + std::to_string(min) + " to " +
-                std::to_string(max) + ", got '" + text + "'");
-  }
-  return v;
-}
-
-void only_keys(const YAML::Node& map, const std::string& what,
-               std::initializer_list<std::string_view> keys) {
-  if (!map.IsMap()) {
-    fail(map, what + ": expected a map");
-  }
-  for (const auto& kv : map) {
-    const std::string key = kv.first.Scalar();
-    if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
-      std::string known;
-      for (std::string_view k : keys) {
-        known += (known.empty() ? "" : ", ") + std::string(k);
-      }
-      fail(kv.first, what + ": unknown key '" + key + "' (known: " + known + ")");
-    }
-  }
-}
+using namespace yaml_fields;
 
 // A YAML value as JSON: quoted scalars are strings; plain ones that read as numbers, booleans
 // or null are those (replicas: 3), the rest strings.
@@ -560,13 +501,7 @@ class Parser {
       for (auto [key, field] : {std::pair{"min", &m.min}, std::pair{"max", &m.max},
                                 std::pair{"increase", &m.increase}}) {
         if (a[key].IsDefined()) {
-          const std::string text = scalar(a[key], w + "." + key);
-          double v = 0;
-          auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-          if (ec != std::errc() || end != text.data() + text.size()) {
-            fail(a[key], w + "." + key + ": expected a number, got '" + text + "'");
-          }
-          *field = v;
+          *field = real(a[key], w + "." + key);
         }
       }
       if (!m.min && !m.max && !m.increase) {
@@ -635,7 +570,7 @@ boost::system::result<Scenario, ScenarioError> parse_scenario(std::string_view y
       return ScenarioError{file.string(), 0, "expected a map (name, sites, links, steps)"};
     }
     Parser(s).parse(root);
-  } catch (const Failure& f) {
+  } catch (const yaml_fields::Failure& f) {
     return ScenarioError{file.string(), f.line, f.message};
   } catch (const YAML::Exception& e) {
     return ScenarioError{file.string(), e.mark.line + 1, e.msg};

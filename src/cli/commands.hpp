@@ -143,4 +143,12 @@ struct SimRunOptions {
 /// stdout, exit 1 when an expectation failed.
 int sim_run(const SimRunOptions& options);
 
+struct SimStudyOptions {
+  std::filesystem::path study;
+  std::filesystem::path out;  ///< empty: var/sim/<study name>
+};
+/// `archipel sim study`: a study at scale with SimGrid (the archipel-simgrid program beside
+/// this binary); exit 1 when a check failed.
+int sim_study(const SimStudyOptions& options);
+
 }  // namespace archipel::cli

@@ -174,6 +174,13 @@ int main(int argc, char** argv) {
       "--workloads", sim.workloads,
       "the directory of the test workloads (default: tests/workloads beside archipel)");
   sim_run_cmd->add_flag("--short", sim.short_run, "skip the steps marked long: true (for CI)");
+  cli::SimStudyOptions study;
+  CLI::App* sim_study_cmd = sim_cmd->add_subcommand(
+      "study", "simulate hundreds to thousands of sites with SimGrid, check it, write its report");
+  sim_study_cmd->add_option("study", study.study, "sim/studies/NAME.yaml")
+      ->required()
+      ->check(CLI::ExistingFile);
+  sim_study_cmd->add_option("--out", study.out, "where the report goes (default: var/sim/NAME)");
 
   try {
     app.parse(argc, argv);
@@ -214,6 +221,9 @@ int main(int argc, char** argv) {
   }
   if (*sim_run_cmd) {
     return cli::sim_run(sim);
+  }
+  if (*sim_study_cmd) {
+    return cli::sim_study(study);
   }
   return cli::kExitUsage;
 }

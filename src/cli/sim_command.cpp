@@ -1,5 +1,6 @@
 // `archipel sim run`: a scenario played on real sites of this machine (emulation), with a
-// progress bar, a console summary and the JSON and HTML reports.
+// progress bar, a console summary and the JSON and HTML reports; `archipel sim study`: a study
+// at scale, run by archipel-simgrid (SimGrid stays out of this binary).
 
 #include "cli/commands.hpp"
 #include "emulation/runner.hpp"
@@ -9,8 +10,11 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <iostream>
+#include <vector>
 
 namespace archipel::cli {
 namespace {
@@ -95,6 +99,28 @@ int sim_run(const SimRunOptions& o) {
             << "report: " << html_path.string() << "\n"
             << "data:   " << json_path.string() << "\n";
   return failed == 0 ? kExitOk : kExitFailed;
+}
+
+int sim_study(const SimStudyOptions& o) {
+  const fs::path program = self_path().parent_path() / "archipel-simgrid";
+  if (!fs::exists(program)) {
+    std::cerr << "archipel sim study: " << program.string()
+              << " is not built (SimGrid was not found: scripts/setup-simgrid installs it)\n";
+    return kExitFailed;
+  }
+  std::vector<std::string> args{program.string(), o.study.string()};
+  if (!o.out.empty()) {
+    args.insert(args.end(), {"--out", o.out.string()});
+  }
+  std::vector<char*> argv;
+  for (std::string& a : args) {
+    argv.push_back(a.data());
+  }
+  argv.push_back(nullptr);
+  ::execv(program.c_str(), argv.data());
+  std::cerr << "archipel sim study: cannot run " << program.string() << ": " << std::strerror(errno)
+            << "\n";
+  return kExitFailed;
 }
 
 }  // namespace archipel::cli
