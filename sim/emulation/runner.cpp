@@ -697,7 +697,7 @@ class Runner {
       if (Clock::now() >= deadline) {
         break;
       }
-      co_await sleep(20ms);
+      co_await sleep(5ms);  // fine enough for the cross-check with the simulation
     }
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - begin).count();
     report.convergence.push_back(

@@ -128,7 +128,7 @@ ConvergenceStudy convergence(const YAML::Node& root) {
       fail(checks, "checks: expected a list");
     }
     for (const auto& item : checks) {
-      only_keys(item, "checks[]", {"converge_p99_below", "bytes_flat_within"});
+      only_keys(item, "checks[]", {"converge_p99_below", "bytes_flat_within", "state_flat_within"});
       ConvergenceStudy::Check check;
       if (item["converge_p99_below"].IsDefined()) {
         check.converge_p99_below =
@@ -136,6 +136,9 @@ ConvergenceStudy convergence(const YAML::Node& root) {
       }
       if (item["bytes_flat_within"].IsDefined()) {
         check.bytes_flat_within = real(item["bytes_flat_within"], "checks[].bytes_flat_within");
+      }
+      if (item["state_flat_within"].IsDefined()) {
+        check.state_flat_within = real(item["state_flat_within"], "checks[].state_flat_within");
       }
       c.checks.push_back(check);
     }

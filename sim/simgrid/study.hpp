@@ -51,6 +51,8 @@ struct ConvergenceStudy {
     std::optional<Seconds> converge_p99_below;  ///< at every point
     /// Bytes sent per site may vary at most this fraction across federation sizes (at a degree).
     std::optional<double> bytes_flat_within;
+    /// Likewise for the durable state per site.
+    std::optional<double> state_flat_within;
   };
   std::vector<Check> checks;
 };
