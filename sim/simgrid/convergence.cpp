@@ -36,7 +36,8 @@ constexpr std::uint64_t kEnvelopeBytes = 48;  // framing, stream id, group id: o
 struct Envelope {
   std::string from;
   std::string group;
-  std::uint64_t seq = 0;  // per (sender, receiver): the connection's order
+  std::uint64_t seq = 0;    // per (sender, receiver): the connection's order
+  std::uint64_t epoch = 0;  // which connection between the two (a cut ends one)
   std::string bytes;
 };
 
@@ -55,6 +56,7 @@ struct Site {
   std::map<std::string, std::vector<std::string>> others;                  // by group
   std::map<sharing::ObjectKey, json::object> kube;
   crdt::HybridClock clock;
+  std::map<std::string, std::uint64_t> epoch;  // by peer: the current connection
   std::map<std::string, std::uint64_t> seq_out;
   std::map<std::string, std::uint64_t> seq_in;
   std::map<std::string, std::map<std::uint64_t, std::unique_ptr<Envelope>>> held;
@@ -70,6 +72,41 @@ class Federation {
   std::vector<std::unique_ptr<Site>> sites;
   std::map<std::string, Site*> by_name;
   std::map<std::pair<std::string, std::string>, std::vector<Edit>> edits;  // (group, site)
+  std::set<std::string> cut_off;  // while the partition lasts
+
+  // The peers `s` loses (or gets back) when the partition starts (or heals), with the groups
+  // it shares with each.
+  std::map<std::string, std::vector<std::string>> across_cut(const Site& s,
+                                                             const std::set<std::string>& cut) {
+    std::map<std::string, std::vector<std::string>> out;
+    const bool mine = cut.contains(s.name);
+    for (const auto& [g, others] : s.others) {
+      for (const std::string& o : others) {
+        if (mine != cut.contains(o)) {
+          out[o].push_back(g);
+        }
+      }
+    }
+    return out;
+  }
+
+  void disconnect(Site& s, const std::string& peer, const std::vector<std::string>& groups) {
+    for (const std::string& g : groups) {
+      s.replicas.at(g)->disconnected(peer);
+    }
+    ++s.epoch[peer];
+    s.seq_out[peer] = 0;
+    s.seq_in[peer] = 0;
+    s.held[peer].clear();
+  }
+
+  void reconnect(Site& s, const std::string& peer, const std::vector<std::string>& groups,
+                 double now) {
+    for (const std::string& g : groups) {
+      s.replicas.at(g)->connected(peer);
+      settle(s, g, now);
+    }
+  }
 
   static std::string key_of(const std::string& group) { return "/configmaps/" + group + "/shared"; }
 
@@ -78,6 +115,7 @@ class Federation {
     e->from = s.name;
     e->group = group;
     e->seq = s.seq_out[m.peer]++;
+    e->epoch = s.epoch[m.peer];
     e->bytes = std::move(m.bytes);
     const std::uint64_t size = e->bytes.size() + kEnvelopeBytes;
     s.bytes_sent += size;
@@ -167,6 +205,9 @@ class Federation {
   }
 
   void deliver(Site& s, std::unique_ptr<Envelope> e, double now) {
+    if (e->epoch != s.epoch[e->from] || cut_off.contains(e->from) != cut_off.contains(s.name)) {
+      return;  // sent on a connection a cut has ended, or across the cut: lost with it
+    }
     auto& next = s.seq_in[e->from];
     if (e->seq != next) {  // ahead of one still on its way: kept until its turn
       s.held[e->from][e->seq] = std::move(e);
@@ -298,6 +339,39 @@ json::value simulate(unsigned n, unsigned degree, const ConvergenceStudy& c, std
       }
     });
   }
+  std::set<std::string> cut;
+  if (c.partition) {
+    std::vector<std::string> names;
+    for (const auto& site : f.sites) {
+      names.push_back(site->name);
+    }
+    std::shuffle(names.begin(), names.end(), rng);
+    const auto count = std::max<std::size_t>(
+        1, static_cast<std::size_t>(c.partition->fraction * static_cast<double>(n)));
+    cut.insert(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(count));
+    const double from = c.partition->at.count();
+    const double to = from + c.partition->length.count();
+    for (auto& site : f.sites) {
+      Site* s = site.get();
+      auto lost = f.across_cut(*s, cut);
+      if (lost.empty()) {
+        continue;
+      }
+      // Each site acts on its own connections, at the same instants.
+      sg4::Actor::create(s->name + "-links", s->host, [s, &f, lost, cut, from, to] {
+        sg4::this_actor::sleep_until(from);
+        f.cut_off = cut;
+        for (const auto& [peer, groups] : lost) {
+          f.disconnect(*s, peer, groups);
+        }
+        sg4::this_actor::sleep_until(to);
+        f.cut_off.clear();
+        for (const auto& [peer, groups] : lost) {
+          f.reconnect(*s, peer, groups, to);
+        }
+      });
+    }
+  }
   const double end = c.duration.count() + c.drain.count();
   sg4::Actor::create("clock", f.sites.front()->host, [end] { sg4::this_actor::sleep_until(end); });
   sg4::Engine::get_instance()->run();
@@ -313,7 +387,25 @@ json::value simulate(unsigned n, unsigned degree, const ConvergenceStudy& c, std
       }
     }
   }
+  // Edits made before the heal and not everywhere by then: timed from the heal.
+  std::vector<double> resync;
+  if (c.partition) {
+    const double heal = c.partition->at.count() + c.partition->length.count();
+    for (const auto& [key, list] : f.edits) {
+      for (const Edit& e : list) {
+        if (e.at < heal && e.done_at >= heal) {
+          resync.push_back(e.done_at - heal);
+        }
+      }
+    }
+  }
+  std::sort(resync.begin(), resync.end());
   std::sort(times.begin(), times.end());
+  auto quantile = [](const std::vector<double>& v, double p) {
+    return v.empty() ? 0.0
+                     : v[std::min(v.size() - 1,
+                                  static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+  };
   auto q = [&](double p) {
     return times.empty()
                ? 0.0
@@ -347,7 +439,11 @@ json::value simulate(unsigned n, unsigned degree, const ConvergenceStudy& c, std
                       {"messagesPerSite", messages / n},
                       {"stateBytesPerSite", state / n},
                       {"stateBytesPerSiteMax", state_max},
-                      {"refused", refused}};
+                      {"refused", refused},
+                      {"cutOff", cut.size()},
+                      {"resyncEdits", resync.size()},
+                      {"resyncP50Ms", quantile(resync, 0.5) * 1000},
+                      {"resyncP99Ms", quantile(resync, 0.99) * 1000}};
 }
 
 std::string num(double v, int digits = 0) {
@@ -373,7 +469,8 @@ StudyOutcome run_convergence(const Study& study, const ConvergenceStudy& c,
   std::string table =
       "<table><tr><th>sites</th><th>degree</th><th>groups</th><th>edits</th><th>p50 ms</th>"
       "<th>p99 ms</th><th>max ms</th><th>not converged</th><th>bytes/site</th>"
-      "<th>messages/site</th><th>state bytes/site</th></tr>";
+      "<th>messages/site</th><th>state bytes/site</th><th>cut off</th>"
+      "<th>after the heal: edits</th><th>p50 ms</th><th>p99 ms</th></tr>";
   for (unsigned n : c.sites) {
     for (unsigned k : c.degrees) {
       const std::string what = std::to_string(n) + " sites, degree " + std::to_string(k);
@@ -404,6 +501,8 @@ StudyOutcome run_convergence(const Study& study, const ConvergenceStudy& c,
                "</td><td>" + num(get("convergeMaxMs"), 1) + "</td><td>" + num(get("unfinished")) +
                "</td><td>" + num(get("bytesPerSite")) + "</td><td>" +
                num(get("messagesPerSite"), 1) + "</td><td>" + num(get("stateBytesPerSite")) +
+               "</td><td>" + num(get("cutOff")) + "</td><td>" + num(get("resyncEdits")) +
+               "</td><td>" + num(get("resyncP50Ms"), 1) + "</td><td>" + num(get("resyncP99Ms"), 1) +
                "</td></tr>";
       if (get("refused") > 0 || get("unfinished") > 0) {
         out.checks.push_back({what + ": every edit reaches every member", 0, false,
@@ -411,6 +510,13 @@ StudyOutcome run_convergence(const Study& study, const ConvergenceStudy& c,
                                   num(get("refused")) + " messages refused"});
       }
       for (const auto& check : c.checks) {
+        if (check.resync_p99_below) {
+          const double bound = check.resync_p99_below->count() * 1000;
+          out.checks.push_back({what + ": after the heal, p99 below " + num(bound) + " ms", 0,
+                                get("resyncP99Ms") < bound,
+                                "p99 " + num(get("resyncP99Ms"), 1) + " ms over " +
+                                    num(get("resyncEdits")) + " edits made during the cut"});
+        }
         if (check.converge_p99_below) {
           const double bound = check.converge_p99_below->count() * 1000;
           out.checks.push_back({what + ": convergence p99 below " + num(bound) + " ms", 0,

@@ -123,12 +123,31 @@ ConvergenceStudy convergence(const YAML::Node& root) {
     }
     c.bandwidth_bytes_per_second = static_cast<double>(*b);
   }
+  if (const YAML::Node p = root["partition"]; p.IsDefined()) {
+    only_keys(p, "partition", {"fraction", "at", "for"});
+    ConvergenceStudy::Partition partition;
+    if (p["fraction"].IsDefined()) {
+      partition.fraction = real(p["fraction"], "partition.fraction");
+      if (partition.fraction <= 0 || partition.fraction >= 1) {
+        fail(p["fraction"], "partition.fraction: expected a share of the sites, above 0, below 1");
+      }
+    }
+    if (p["at"].IsDefined()) {
+      partition.at = seconds(p["at"], "partition.at");
+    }
+    if (p["for"].IsDefined()) {
+      partition.length = seconds(p["for"], "partition.for");
+    }
+    c.partition = partition;
+  }
   if (const YAML::Node checks = root["checks"]; checks.IsDefined()) {
     if (!checks.IsSequence()) {
       fail(checks, "checks: expected a list");
     }
     for (const auto& item : checks) {
-      only_keys(item, "checks[]", {"converge_p99_below", "bytes_flat_within", "state_flat_within"});
+      only_keys(
+          item, "checks[]",
+          {"converge_p99_below", "bytes_flat_within", "state_flat_within", "resync_p99_below"});
       ConvergenceStudy::Check check;
       if (item["converge_p99_below"].IsDefined()) {
         check.converge_p99_below =
@@ -136,6 +155,12 @@ ConvergenceStudy convergence(const YAML::Node& root) {
       }
       if (item["bytes_flat_within"].IsDefined()) {
         check.bytes_flat_within = real(item["bytes_flat_within"], "checks[].bytes_flat_within");
+      }
+      if (item["resync_p99_below"].IsDefined()) {
+        if (!c.partition) {
+          fail(item["resync_p99_below"], "checks[].resync_p99_below: the study has no partition");
+        }
+        check.resync_p99_below = seconds(item["resync_p99_below"], "checks[].resync_p99_below");
       }
       if (item["state_flat_within"].IsDefined()) {
         check.state_flat_within = real(item["state_flat_within"], "checks[].state_flat_within");
@@ -175,7 +200,8 @@ boost::system::result<Study, StudyError> parse_study(std::string_view yaml,
     } else if (kind == "convergence") {
       only_keys(root, "a convergence study",
                 {"name", "description", "kind", "seed", "sites", "degrees", "groups_per_site",
-                 "edits_per_site", "duration", "drain", "access_latency", "bandwidth", "checks"});
+                 "edits_per_site", "duration", "drain", "access_latency", "bandwidth", "partition",
+                 "checks"});
       s.kind = convergence(root);
     } else {
       fail(root["kind"], "kind: expected detection or convergence, got '" + kind + "'");

@@ -47,12 +47,22 @@ struct ConvergenceStudy {
   Seconds access_latency_min{0.002};  ///< per site, uniform; a pair adds both
   Seconds access_latency_max{0.02};
   double bandwidth_bytes_per_second = 12.5e6;  ///< each site's access link
+  /// Optionally, a share of the sites cut off from every other site for a while (edits go on
+  /// everywhere); the edits not everywhere at the heal are timed from the heal.
+  struct Partition {
+    double fraction = 0.1;
+    Seconds at{5};
+    Seconds length{10};
+  };
+  std::optional<Partition> partition;
   struct Check {
     std::optional<Seconds> converge_p99_below;  ///< at every point
     /// Bytes sent per site may vary at most this fraction across federation sizes (at a degree).
     std::optional<double> bytes_flat_within;
     /// Likewise for the durable state per site.
     std::optional<double> state_flat_within;
+    /// After the partition's heal, at every point.
+    std::optional<Seconds> resync_p99_below;
   };
   std::vector<Check> checks;
 };
