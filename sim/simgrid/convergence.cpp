@@ -254,23 +254,43 @@ std::string padded(const char* prefix, unsigned i) {
 json::value simulate(unsigned n, unsigned degree, const ConvergenceStudy& c, std::uint64_t seed) {
   simgrid_run::start_engine();
   std::mt19937_64 rng(seed);
-  auto* zone = sg4::create_star_zone("edge");
   Federation f;
-  std::uniform_real_distribution<double> access(c.access_latency_min.count(),
-                                                c.access_latency_max.count());
-  for (unsigned i = 0; i < n; ++i) {
+  auto add = [&](sg4::Host* host, std::string name) {
     auto site = std::make_unique<Site>();
-    site->name = padded("s", i);
-    site->host = zone->create_host(site->name, 1e9);
-    auto* link = zone->create_link(site->name + "-access", c.bandwidth_bytes_per_second)
-                     ->set_latency(access(rng));
-    zone->add_route(site->host->get_netpoint(), nullptr, nullptr, nullptr, {sg4::LinkInRoute(link)},
-                    true);
+    site->name = std::move(name);
+    site->host = host;
     site->mailbox = sg4::Mailbox::by_name(site->name);
     f.by_name[site->name] = site.get();
     f.sites.push_back(std::move(site));
+  };
+  if (!c.platform.empty()) {  // the platform file's hosts are the sites
+    sg4::Engine::get_instance()->load_platform(c.platform.string());
+    auto hosts = sg4::Engine::get_instance()->get_all_hosts();
+    std::sort(hosts.begin(), hosts.end(),
+              [](const sg4::Host* a, const sg4::Host* b) { return a->get_name() < b->get_name(); });
+    for (sg4::Host* host : hosts) {
+      add(host, host->get_name());
+    }
+    n = static_cast<unsigned>(f.sites.size());
+    if (degree > n) {
+      return json::object{{"error", "degree " + std::to_string(degree) + " above the " +
+                                        std::to_string(n) + " sites of the platform"}};
+    }
+  } else {
+    auto* zone = sg4::create_star_zone("edge");
+    std::uniform_real_distribution<double> access(c.access_latency_min.count(),
+                                                  c.access_latency_max.count());
+    for (unsigned i = 0; i < n; ++i) {
+      const std::string name = padded("s", i);
+      sg4::Host* host = zone->create_host(name, 1e9);
+      auto* link = zone->create_link(name + "-access", c.bandwidth_bytes_per_second)
+                       ->set_latency(access(rng));
+      zone->add_route(host->get_netpoint(), nullptr, nullptr, nullptr, {sg4::LinkInRoute(link)},
+                      true);
+      add(host, name);
+    }
+    zone->seal();
   }
-  zone->seal();
   // Groups: `groups_per_site` random partitions of the sites into groups of `degree` (a last,
   // smaller remainder joins the previous group).
   unsigned group_count = 0;
@@ -473,7 +493,10 @@ StudyOutcome run_convergence(const Study& study, const ConvergenceStudy& c,
       "<th>after the heal: edits</th><th>p50 ms</th><th>p99 ms</th></tr>";
   for (unsigned n : c.sites) {
     for (unsigned k : c.degrees) {
-      const std::string what = std::to_string(n) + " sites, degree " + std::to_string(k);
+      const std::string what =
+          (c.platform.empty() ? std::to_string(n) + " sites"
+                              : "the sites of " + c.platform.filename().string()) +
+          ", degree " + std::to_string(k);
       if (progress) {
         progress(done++, total, what);
       }
@@ -486,16 +509,17 @@ StudyOutcome run_convergence(const Study& study, const ConvergenceStudy& c,
       const json::object& r = result->as_object();
       auto get = [&](const char* key) { return r.at(key).to_number<double>(); };
       conv_series[k].label = "degree " + std::to_string(k);
-      conv_series[k].points.emplace_back(n, get("convergeP99Ms"));
+      const double size = get("sites");  // a platform file says how many
+      conv_series[k].points.emplace_back(size, get("convergeP99Ms"));
       traffic_series[k].label = conv_series[k].label;
-      traffic_series[k].points.emplace_back(n, get("bytesPerSite"));
+      traffic_series[k].points.emplace_back(size, get("bytesPerSite"));
       memory_series[k].label = conv_series[k].label;
-      memory_series[k].points.emplace_back(n, get("stateBytesPerSite"));
-      degree_series[n].label = std::to_string(n) + " sites";
+      memory_series[k].points.emplace_back(size, get("stateBytesPerSite"));
+      degree_series[n].label = num(size) + " sites";
       degree_series[n].points.emplace_back(k, get("bytesPerSite"));
       bytes_at_degree[k].push_back(get("bytesPerSite"));
       state_at_degree[k].push_back(get("stateBytesPerSite"));
-      table += "<tr><td>" + std::to_string(n) + "</td><td>" + std::to_string(k) + "</td><td>" +
+      table += "<tr><td>" + num(size) + "</td><td>" + std::to_string(k) + "</td><td>" +
                num(get("groups")) + "</td><td>" + num(get("edits")) + "</td><td>" +
                num(get("convergeP50Ms"), 1) + "</td><td>" + num(get("convergeP99Ms"), 1) +
                "</td><td>" + num(get("convergeMaxMs"), 1) + "</td><td>" + num(get("unfinished")) +

@@ -82,13 +82,28 @@ DetectionStudy detection(const YAML::Node& root) {
   return d;
 }
 
-ConvergenceStudy convergence(const YAML::Node& root) {
+ConvergenceStudy convergence(const YAML::Node& root, const std::filesystem::path& file) {
   ConvergenceStudy c;
-  c.sites = number_list(root["sites"], "sites", 2, 100'000);
+  if (root["platform"].IsDefined()) {
+    if (root["sites"].IsDefined() || root["access_latency"].IsDefined() ||
+        root["bandwidth"].IsDefined()) {
+      fail(root["platform"],
+           "platform: the platform file gives the sites and their links "
+           "(no sites, access_latency or bandwidth with it)");
+    }
+    c.platform = file.parent_path() / scalar(root["platform"], "platform");
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(c.platform, ec)) {
+      fail(root["platform"], "platform: no file " + c.platform.string());
+    }
+    c.sites = {0};  // as many as the platform has hosts
+  } else {
+    c.sites = number_list(root["sites"], "sites", 2, 100'000);
+  }
   c.degrees = number_list(root["degrees"], "degrees", 2, 1000);
   for (unsigned n : c.sites) {
     for (unsigned k : c.degrees) {
-      if (k > n) {
+      if (n != 0 && k > n) {
         fail(root["degrees"], "degrees: " + std::to_string(k) + " sites cannot share in a " +
                                   "federation of " + std::to_string(n));
       }
@@ -199,10 +214,10 @@ boost::system::result<Study, StudyError> parse_study(std::string_view yaml,
       s.kind = detection(root);
     } else if (kind == "convergence") {
       only_keys(root, "a convergence study",
-                {"name", "description", "kind", "seed", "sites", "degrees", "groups_per_site",
-                 "edits_per_site", "duration", "drain", "access_latency", "bandwidth", "partition",
-                 "checks"});
-      s.kind = convergence(root);
+                {"name", "description", "kind", "seed", "platform", "sites", "degrees",
+                 "groups_per_site", "edits_per_site", "duration", "drain", "access_latency",
+                 "bandwidth", "partition", "checks"});
+      s.kind = convergence(root, file);
     } else {
       fail(root["kind"], "kind: expected detection or convergence, got '" + kind + "'");
     }

@@ -38,6 +38,9 @@ struct DetectionStudy {
 /// `degree - 1` others per group it is in; each site edits its objects; convergence time, bytes
 /// and state per site.
 struct ConvergenceStudy {
+  /// A SimGrid platform file whose hosts are the sites and whose routes join them (instead of
+  /// generated federations of `sites` sizes with access links).
+  std::filesystem::path platform;
   std::vector<unsigned> sites;
   std::vector<unsigned> degrees;
   unsigned groups_per_site = 1;
