@@ -17,7 +17,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <ctime>
 #include <fstream>
 #include <set>
 
@@ -36,15 +35,6 @@ struct Reply {
   std::string body;
 };
 using Call = boost::system::result<Reply, std::string>;
-
-std::string rfc3339_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 // The message of a Kubernetes Status, or the start of the body.
 std::string message_of(const Reply& r) {
@@ -854,7 +844,7 @@ boost::system::result<Report, std::string> run_scenario(const Scenario& scenario
   report.scenario = scenario.name;
   report.description = scenario.description;
   report.source = scenario.source.string();
-  report.started_at = rfc3339_now();
+  report.started_at = utc_now_rfc3339();
   report.short_run = options.short_run;
   report.sites = scenario.sites;
 

@@ -1,10 +1,13 @@
 #include "report/report.hpp"
 
+#include "report/plot.hpp"
+
 #include <boost/json.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <ctime>
 #include <set>
 #include <sstream>
 
@@ -12,26 +15,9 @@ namespace archipel::sim {
 namespace {
 
 namespace json = boost::json;
-
-std::string escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
-std::string fixed(double v, int digits = 1) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
+using plot::axis_max;
+using plot::escape;
+using plot::fixed;
 
 // The q-quantile (0..1) of sorted values, by linear interpolation.
 double quantile(const std::vector<double>& sorted, double q) {
@@ -59,20 +45,6 @@ const char* state_colour(const std::string& state) {
     return "#e53935";
   }
   return "#bdbdbd";
-}
-
-// A nice upper bound for an axis.
-double axis_max(double v) {
-  if (v <= 0) {
-    return 1;
-  }
-  const double p = std::pow(10, std::floor(std::log10(v)));
-  for (double m : {1.0, 2.0, 2.5, 5.0, 10.0}) {
-    if (m * p >= v) {
-      return m * p;
-    }
-  }
-  return 10 * p;
 }
 
 // x axis ticks along [0, max] at `y`, from `x0` to `x1`.
@@ -418,6 +390,15 @@ json::value Report::to_json() const {
   }
   o["expectations"] = std::move(exp);
   return o;
+}
+
+std::string utc_now_rfc3339() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
 }
 
 std::string Report::to_html() const {

@@ -89,4 +89,7 @@ struct Report {
   [[nodiscard]] std::string to_html() const;
 };
 
+/// Now, as Kubernetes writes times ("2026-11-25T08:10:46Z").
+std::string utc_now_rfc3339();
+
 }  // namespace archipel::sim

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -21,15 +20,6 @@ namespace fs = std::filesystem;
 namespace json = boost::json;
 namespace sim = archipel::sim;
 namespace plot = archipel::sim::plot;
-
-std::string rfc3339_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 void show_progress(std::size_t index, std::size_t total, const std::string& what) {
   std::cerr << "[" << index + 1 << "/" << total << "] " << what << std::endl;
@@ -69,7 +59,7 @@ int main(int argc, char** argv) {
     std::cerr << "archipel sim study: cannot create " << out << ": " << ec.message() << "\n";
     return 1;
   }
-  const std::string started = rfc3339_now();
+  const std::string started = sim::utc_now_rfc3339();
   const auto begin = std::chrono::steady_clock::now();
   const char* kind =
       std::holds_alternative<sim::DetectionStudy>(study->kind) ? "detection" : "convergence";
