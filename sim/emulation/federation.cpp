@@ -1,18 +1,15 @@
 #include "emulation/federation.hpp"
 
+#include "archipel/base/ports.hpp"
 #include "archipel/base/process.hpp"
 #include "archipel/netem/link_emulator.hpp"
 #include "archipel/peer/identity.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <cstring>
 #include <fstream>
 #include <thread>
 
@@ -36,25 +33,6 @@ struct Federation::Link {
   std::unique_ptr<netem::LinkEmulator> emulator;
 };
 
-boost::system::result<std::uint16_t, std::string> free_loopback_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    return std::string("socket: ") + std::strerror(errno);
-  }
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    const std::string why = std::strerror(errno);
-    ::close(fd);
-    return "no free port on 127.0.0.1: " + why;
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 boost::system::result<std::unique_ptr<Federation>, std::string> Federation::start(
     boost::asio::io_context& io, const Scenario& scenario, Options options) {
   std::unique_ptr<Federation> f(new Federation());
@@ -69,7 +47,7 @@ boost::system::result<std::unique_ptr<Federation>, std::string> Federation::star
     auto site = std::make_unique<Site>();
     site->name = name;
     for (std::uint16_t* port : {&site->api, &site->peer, &site->cluster}) {
-      auto p = free_loopback_port();
+      auto p = base::free_loopback_port();
       if (!p) {
         return p.error();
       }

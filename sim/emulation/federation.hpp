@@ -70,7 +70,4 @@ class Federation {
   std::map<std::pair<std::string, std::string>, std::unique_ptr<Link>> links_;  // a dials b
 };
 
-/// A free TCP port on 127.0.0.1 (bound, then released for the caller to bind).
-boost::system::result<std::uint16_t, std::string> free_loopback_port();
-
 }  // namespace archipel::sim

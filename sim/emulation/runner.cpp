@@ -1,5 +1,6 @@
 #include "emulation/runner.hpp"
 
+#include "archipel/base/ports.hpp"
 #include "archipel/kube/resource.hpp"
 #include "archipel/proxy/upstream.hpp"
 #include "emulation/federation.hpp"
@@ -487,7 +488,7 @@ class Runner {
   }
 
   awaitable<Outcome> perform(const StartPod& p, Report&) {
-    auto port = free_loopback_port();
+    auto port = base::free_loopback_port();
     if (!port) {
       co_return Outcome{false, port.error()};
     }

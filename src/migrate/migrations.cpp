@@ -1,5 +1,6 @@
 #include "archipel/migrate/migrations.hpp"
 
+#include "archipel/base/ports.hpp"
 #include "archipel/kube/object.hpp"
 #include "archipel/kube/selector.hpp"
 #include "archipel/migrate/criu.hpp"
@@ -23,11 +24,6 @@
 #include <boost/url/params_view.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/parse_query.hpp>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -82,29 +78,6 @@ std::string rfc3339_now() {
 
 double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
-
-// A free TCP port on `host` for a page server (bound then released: CRIU binds it next).
-boost::system::result<std::uint16_t, std::string> free_port(const std::string& host) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    return std::string("socket: ") + std::strerror(errno);
-  }
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
-    ::close(fd);
-    return "the page server host " + host + " is not an IPv4 address";
-  }
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    const std::string why = std::strerror(errno);
-    ::close(fd);
-    return "no free port on " + host + ": " + why;
-  }
-  ::close(fd);
-  return ntohs(addr.sin_port);
 }
 
 // The decoded value of `key` in a query string ("" when absent).
@@ -747,7 +720,7 @@ awaitable<Outcome> drive_criu(std::shared_ptr<Core> core, Spec s) {
     // CRIU's page server listens on this site's loopback; the destination reaches it through
     // the peer channel (page_tunnel.hpp).
     request.page_server_address = "127.0.0.1";
-    auto port = free_port(request.page_server_address);
+    auto port = base::free_loopback_port();
     if (!port) {
       co_return port.error();
     }
