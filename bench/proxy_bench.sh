@@ -5,11 +5,12 @@
 #   nginx    wrk -> nginx as a plain reverse proxy (keep-alive upstream) -> the same cluster
 # on GET of one ConfigMap; then `&` over three sites against the slowest single site, through
 # the front door of the first (two sites reached over the peer channel). Each figure is the
-# median of RUNS runs. Usage: bench/proxy_bench.sh [RUNS=3] [SECONDS=5]
+# median of RUNS runs. Usage: [ONLY_LOCAL=1] bench/proxy_bench.sh [RUNS=3] [SECONDS=5]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 seconds=${2:-5}
+only_local=${ONLY_LOCAL:-}  # set: the local comparison only (no scopes over three sites)
 
 source bench/proxy_common.sh
 
@@ -99,6 +100,7 @@ for conns in 1 16; do
 done
 printf '%s\n' "${rows[@]}"
 
+[[ -n $only_local ]] && exit 0
 echo
 printf '%-34s %6s %10s %9s %9s\n' "scope (through paris)" conns req/s p50 p99
 declare -A single

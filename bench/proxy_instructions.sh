@@ -4,6 +4,8 @@
 # front door without a scope, and nginx as a plain reverse proxy (one worker, no master), both
 # run under callgrind; after a warm-up the counters are zeroed, N GETs of one ConfigMap are sent
 # over 4 keep-alive connections, and the counters dumped. Usage: bench/proxy_instructions.sh [N=2000]
+# With PROFILE_DIR set, the callgrind profiles are kept there (archipel.out, nginx.out) for
+# callgrind_annotate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-2000}
@@ -54,6 +56,7 @@ PY
   callgrind_control -d "$vpid" >/dev/null 2>&1
   local total
   total=$(callgrind_annotate "$tmp/$name.out.1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+  [[ -n ${PROFILE_DIR:-} ]] && mkdir -p "$PROFILE_DIR" && cp "$tmp/$name.out.1" "$PROFILE_DIR/$name.out"
   kill "$vpid"
   wait "$vpid" 2>/dev/null || true
   echo $((total / (n / 4 * 4)))

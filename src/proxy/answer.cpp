@@ -54,7 +54,11 @@ boost::asio::awaitable<SiteResult<std::string>> read_body(Answer& answer, std::s
       answer.abort();
       co_return SiteFailure{"the answer is larger than " + std::to_string(limit) + " bytes"};
     }
-    body += **piece;
+    if (body.empty()) {
+      body = std::move(**piece);  // most answers come in one piece
+    } else {
+      body += **piece;
+    }
   }
 }
 

@@ -165,6 +165,7 @@ class RequestParser final : public http::basic_parser<true> {
     message.request.method = view(method);
     message.request.target = view(target);
     message.version = static_cast<unsigned>(version);
+    message.request.headers.reserve(8);  // one allocation for the usual few
   }
   void on_response_impl(int, beast::string_view, int, beast::error_code&) override {}
   void on_field_impl(http::field, beast::string_view name, beast::string_view value,
@@ -401,7 +402,7 @@ std::string with_archipel_group(const std::string& body) {
 }
 
 // The group list answer with the archipel.io group added; 502 when it cannot be read.
-awaitable<std::shared_ptr<Answer>> with_archipel_discovery(std::shared_ptr<Answer> answer,
+awaitable<std::unique_ptr<Answer>> with_archipel_discovery(std::unique_ptr<Answer> answer,
                                                            Discovery what) {
   auto body = co_await read_body(*answer, 16 * 1024 * 1024);
   if (!body) {
@@ -452,13 +453,14 @@ using TlsStream = ssl::stream<tcp::socket>;
 template <class Stream>
 constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
 
-// The head of an answer: status line, `headers` (name/value pairs), framing (Content-Length
-// when `length` is known, chunked otherwise) and Connection.
+// The head of an answer, written over `head` (a session reuses its room): status line,
+// `headers` (name/value pairs), framing (Content-Length when `length` is known, chunked
+// otherwise) and Connection.
 template <class HeaderPairs>
-std::string answer_head(unsigned version, unsigned status, const HeaderPairs& headers,
-                        std::optional<std::uint64_t> length, bool keep_alive) {
-  std::string head;
-  head.reserve(256);
+const std::string& answer_head(std::string& head, unsigned version, unsigned status,
+                               const HeaderPairs& headers, std::optional<std::uint64_t> length,
+                               bool keep_alive) {
+  head.clear();
   http_io::status_line(head, version, status);
   for (const auto& [name, value] : headers) {
     http_io::field(head, name, value);
@@ -531,6 +533,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   Stream stream_;
   beast::flat_buffer buffer_;
+  std::string head_;  // the head of the answer being written (its room kept between answers)
   std::shared_ptr<const DoorConfig> door_;
   std::shared_ptr<net::Deadlines::Watch> deadline_;
   bool closing_ = false;
@@ -656,9 +659,9 @@ void Session<Stream>::notice_close(std::function<void()> on_close) {
 template <class Stream>
 awaitable<bool> Session<Stream>::write_reply(unsigned version, const Reply& reply, bool keep_alive,
                                              bool head_only) {
-  const std::string head =
-      answer_head(version, static_cast<unsigned>(reply.status), local_headers(reply.content_type),
-                  reply.body.size(), keep_alive);
+  const std::string& head =
+      answer_head(head_, version, static_cast<unsigned>(reply.status),
+                  local_headers(reply.content_type), reply.body.size(), keep_alive);
   deadline_->expires_after(std::chrono::seconds(30));
   const beast::error_code ec =
       co_await http_io::write(stream_, head, head_only ? std::string_view() : reply.body);
@@ -735,7 +738,7 @@ awaitable<bool> Session<Stream>::serve_proxied(Incoming& in) {
     request.headers.emplace_back("Accept", "application/json");
   }
   RequestRecord record;
-  std::shared_ptr<Answer> answer = co_await door_->services.proxy->serve(request, record);
+  std::unique_ptr<Answer> answer = co_await door_->services.proxy->serve(request, record);
   if (discovery != Discovery::kNone && answer->status == 200) {
     answer = co_await with_archipel_discovery(std::move(answer), discovery);
   }
@@ -748,8 +751,8 @@ awaitable<bool> Session<Stream>::serve_proxied(Incoming& in) {
     co_return co_await write_whole(*answer, in.version, in.keep_alive);
   }
   const bool streaming = !answer->length && streaming_request(request.target);
-  co_return co_await write_streamed(answer, in.version, in.keep_alive && !streaming, streaming,
-                                    head_only);
+  co_return co_await write_streamed(std::shared_ptr<Answer>(std::move(answer)), in.version,
+                                    in.keep_alive && !streaming, streaming, head_only);
 }
 
 template <class Stream>
@@ -758,8 +761,8 @@ awaitable<bool> Session<Stream>::write_whole(Answer& answer, unsigned version, b
   if (!body) {  // the site failed before its answer's end: nothing is sent yet
     co_return co_await write_reply(version, cut_answer_reply(body.error()), keep_alive, false);
   }
-  const std::string head =
-      answer_head(version, answer.status, answer.headers, body->size(), keep_alive);
+  const std::string& head =
+      answer_head(head_, version, answer.status, answer.headers, body->size(), keep_alive);
   deadline_->expires_after(std::chrono::seconds(30));
   const beast::error_code ec = co_await http_io::write(stream_, head, *body);
   co_return !ec && keep_alive;
@@ -770,7 +773,7 @@ awaitable<bool> Session<Stream>::write_streamed(std::shared_ptr<Answer> answer, 
                                                 bool keep_alive, bool streaming, bool head_only) {
   const bool chunked = !answer->length;
   deadline_->expires_after(std::chrono::seconds(30));
-  if (co_await http_io::write(stream_, answer_head(version, answer->status, answer->headers,
+  if (co_await http_io::write(stream_, answer_head(head_, version, answer->status, answer->headers,
                                                    answer->length, keep_alive))) {
     answer->abort();
     co_return false;
@@ -842,8 +845,8 @@ awaitable<void> Session<Stream>::serve_watch(unsigned version, const SiteWatch& 
       asio::post(q->wake.get_executor(), [q] { q->wake.cancel(); });
     }
   });
-  const std::string head =
-      answer_head(version, 200, local_headers("application/json"), std::nullopt, false);
+  const std::string& head =
+      answer_head(head_, version, 200, local_headers("application/json"), std::nullopt, false);
   deadline_->expires_after(std::chrono::seconds(30));
   if (co_await http_io::write(stream_, head)) {
     co_return;

@@ -680,27 +680,36 @@ struct Proxy::Impl : std::enable_shared_from_this<Impl> {
     return plan;
   }
 
+  // Started by Proxy::serve while the Proxy holds this; holds it until the request is done.
   awaitable<std::unique_ptr<Answer>> serve(ClientRequest& request, RequestRecord& record) {
+    const std::shared_ptr<Impl> self = shared_from_this();
+    std::unique_ptr<Answer> answer;
     auto planned = plan(request, record);
     if (auto* refused = std::get_if<std::unique_ptr<Answer>>(&planned)) {
-      co_return std::move(*refused);
+      answer = std::move(*refused);
+    } else {
+      answer = co_await run(std::get<Plan>(planned), record);
     }
-    const Plan& p = std::get<Plan>(planned);
+    record.code = answer->status;
+    co_return answer;
+  }
+
+  awaitable<std::unique_ptr<Answer>> run(const Plan& p, RequestRecord& record) {
     // Discovery and subresources such as logs: the first site that answers.
     const bool object_itself = p.info.subresource.empty() || p.info.subresource == "status";
     if (!p.info.is_resource() || !object_itself) {
-      co_return co_await first_answering(p.sites, p.base, p.info.is_resource(), record);
+      return first_answering(p.sites, p.base, p.info.is_resource(), record);
     }
     if (p.info.verb == Verb::kWatch) {
-      co_return co_await watch(p.alternatives, p.base, record);
+      return watch(p.alternatives, p.base, record);
     }
     // Alternatives of one site each ('|', or no scope): the first site that answers, its
     // answer streamed through unchanged.
     if (std::all_of(p.alternatives.begin(), p.alternatives.end(),
                     [](const dsl::Alternative& a) { return a.sites.size() == 1; })) {
-      co_return co_await first_answering(p.sites, p.base, false, record);
+      return first_answering(p.sites, p.base, false, record);
     }
-    co_return co_await fan_out(p.alternatives, p.info, p.base, record);
+    return fan_out(p.alternatives, p.info, p.base, record);
   }
 };
 
@@ -710,10 +719,7 @@ Proxy::Proxy(Options options, Sites sites) : impl_(std::make_shared<Impl>()) {
 }
 
 awaitable<std::unique_ptr<Answer>> Proxy::serve(ClientRequest& request, RequestRecord& record) {
-  auto impl = impl_;
-  auto answer = co_await impl->serve(request, record);
-  record.code = answer->status;
-  co_return answer;
+  return impl_->serve(request, record);
 }
 
 }  // namespace archipel::proxy

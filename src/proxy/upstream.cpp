@@ -51,6 +51,7 @@ class ResponseParser final : public http::basic_parser<false> {
                        beast::error_code&) override {}
   void on_response_impl(int code, beast::string_view, int, beast::error_code&) override {
     status = static_cast<unsigned>(code);
+    headers.reserve(8);  // one allocation for the usual few
   }
   void on_field_impl(http::field, beast::string_view name, beast::string_view value,
                      beast::error_code&) override {
@@ -118,6 +119,7 @@ class Connection {
   // (a zeroed 64 KiB buffer per request cost more than the rest of the proxying).
   static constexpr std::size_t kPiece = 16 * 1024;
   std::unique_ptr<char[]> piece{new char[kPiece]};
+  std::string request_head;  // of the request being sent (its room kept between requests)
 
  protected:
   beast::flat_buffer buffer_;
@@ -316,24 +318,6 @@ class UpstreamImpl final : public Upstream {
     const std::optional<Clock::time_point> deadline =
         request.timeout.count() > 0 ? std::optional(Clock::now() + request.timeout) : std::nullopt;
     const bool head_only = request.method == "HEAD";
-    std::string head;
-    head.reserve(256 + request.target.size());
-    head += request.method;
-    head += ' ';
-    head += request.target;
-    head += " HTTP/1.1\r\n";
-    http_io::field(head, "Host", host_header_);
-    for (const auto& [name, value] : request.headers) {
-      http_io::field(head, name, value);
-    }
-    if (!authorization_.empty()) {
-      http_io::field(head, "Authorization", authorization_);
-    }
-    if (!request.body.empty() || request.method == "POST" || request.method == "PUT" ||
-        request.method == "PATCH") {
-      http_io::content_length(head, request.body.size());
-    }
-    head += "\r\n";
     // A pooled connection the cluster closed while idle fails at once: try again on a new one.
     for (int attempt = 0;; ++attempt) {
       std::unique_ptr<Connection> connection = pool_->take();
@@ -346,7 +330,8 @@ class UpstreamImpl final : public Upstream {
       }
       const bool reused = connection->reused;
       connection->set_deadline(deadline);
-      beast::error_code ec = co_await connection->write(head, request.body);
+      beast::error_code ec =
+          co_await connection->write(request_head(request, connection->request_head), request.body);
       auto parser = std::make_unique<ResponseParser>();
       parser->header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
       parser->body_limit(boost::none);
@@ -384,6 +369,28 @@ class UpstreamImpl final : public Upstream {
   }
 
  private:
+  // The head of `request` as this upstream sends it, written over `head`.
+  const std::string& request_head(const ForwardRequest& request, std::string& head) const {
+    head.clear();
+    head += request.method;
+    head += ' ';
+    head += request.target;
+    head += " HTTP/1.1\r\n";
+    http_io::field(head, "Host", host_header_);
+    for (const auto& [name, value] : request.headers) {
+      http_io::field(head, name, value);
+    }
+    if (!authorization_.empty()) {
+      http_io::field(head, "Authorization", authorization_);
+    }
+    if (!request.body.empty() || request.method == "POST" || request.method == "PUT" ||
+        request.method == "PATCH") {
+      http_io::content_length(head, request.body.size());
+    }
+    head += "\r\n";
+    return head;
+  }
+
   static boost::system::result<void, std::string> fail(std::string message) {
     return boost::system::result<void, std::string>(boost::system::in_place_error,
                                                     std::move(message));
