@@ -16,6 +16,7 @@
 // prints one JSON line (reconnected_ms: from the heal until every peer connection is back).
 // --trace prints the catch-up's timeline to stderr every 100 ms.
 
+#include "archipel/base/ports.hpp"
 #include "archipel/cluster/api.hpp"
 #include "archipel/cluster/api_server.hpp"
 #include "archipel/cluster/store.hpp"
@@ -57,12 +58,6 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 constexpr const char* kConfigMaps = "/api/v1/namespaces/bench/configmaps";
-
-std::uint16_t free_port() {
-  asio::io_context io;
-  asio::ip::tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
-  return a.local_endpoint().port();
-}
 
 template <class T>
 T run_on(asio::io_context& io, asio::awaitable<T> a) {
@@ -212,7 +207,11 @@ int main(int argc, char** argv) {
     auto s = std::make_unique<Site>();
     s->name = n;
     s->id = peer::Identity::generate(n);
-    s->peer_port = free_port();
+    auto port = archipel::base::free_loopback_port();
+    if (!port) {
+      fail("no free port: " + port.error());
+    }
+    s->peer_port = *port;
     s->dir = base / n;
     sites.push_back(std::move(s));
   }
