@@ -1,5 +1,6 @@
 #include "archipel/proxy/request.hpp"
 
+#include <boost/beast/core/string.hpp>
 #include <boost/container/small_vector.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -47,15 +48,10 @@ PathSegments split_path(std::string_view path) {
   return parts;
 }
 
-// HTTP field names are ASCII: folded without the C locale (std::tolower is a call per byte).
-constexpr char ascii_lower(char c) noexcept {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
+// HTTP field names are ASCII: Beast's comparison folds them without the C locale
+// (std::tolower is a call per byte).
 bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return ascii_lower(x) == ascii_lower(y);
-         });
+  return boost::beast::iequals(a, b);
 }
 
 int hex_value(char c) noexcept {
