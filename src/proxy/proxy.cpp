@@ -596,10 +596,10 @@ struct Proxy::Impl : std::enable_shared_from_this<Impl> {
     if (scope.source == ScopeSource::kNone && *prefixed) {
       scope = {std::move(**prefixed), ScopeSource::kPathPrefix};
     }
-    const std::string path = target.substr(0, target.find('?'));
+    const std::string_view path = std::string_view(target).substr(0, target.find('?'));
     const auto watch_param = query_param(target, "watch");
-    const RequestInfo info = classify(
-        request.method, path, watch_param && (*watch_param == "1" || *watch_param == "true"));
+    RequestInfo info = classify(request.method, path,
+                                watch_param && (*watch_param == "1" || *watch_param == "true"));
     if (scope.source == ScopeSource::kNone &&
         (info.verb == Verb::kCreate || info.verb == Verb::kUpdate || info.verb == Verb::kPatch)) {
       if (auto annotated = annotation_scope(request.body)) {
@@ -662,7 +662,8 @@ struct Proxy::Impl : std::enable_shared_from_this<Impl> {
       }
     }
 
-    Plan plan;
+    std::variant<Plan, std::unique_ptr<Answer>> planned(std::in_place_type<Plan>);
+    Plan& plan = std::get<Plan>(planned);
     plan.info = std::move(info);
     plan.alternatives = std::move(alternatives);
     plan.sites = std::move(all_sites);
@@ -677,7 +678,7 @@ struct Proxy::Impl : std::enable_shared_from_this<Impl> {
     base.body = std::move(request.body);
     base.timeout = is_streaming(plan.info, base.target) ? std::chrono::milliseconds(0)
                                                         : options.request_timeout;
-    return plan;
+    return planned;
   }
 
   // Started by Proxy::serve while the Proxy holds this; holds it until the request is done.

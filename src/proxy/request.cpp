@@ -265,11 +265,20 @@ std::string_view find_header(const Headers& headers, std::string_view name) noex
   return {};
 }
 
+namespace {
+// One of `names`, ignoring case. Sizes are compared first, inline: most names differ in size.
+template <std::size_t N>
+bool one_of(const std::array<std::string_view, N>& names, std::string_view name) noexcept {
+  return std::any_of(names.begin(), names.end(), [&](std::string_view n) {
+    return n.size() == name.size() && iequals(n, name);
+  });
+}
+}  // namespace
+
 bool forwarded_request_header(std::string_view name) noexcept {
   static constexpr std::array<std::string_view, 5> kForwarded = {
       "accept", "content-type", "user-agent", "kubectl-command", "kubectl-session"};
-  return std::any_of(kForwarded.begin(), kForwarded.end(),
-                     [&](std::string_view f) { return iequals(f, name); });
+  return one_of(kForwarded, name);
 }
 
 bool forwarded_response_header(std::string_view name) noexcept {
@@ -281,8 +290,7 @@ bool forwarded_response_header(std::string_view name) noexcept {
                                                                "upgrade",
                                                                "te",
                                                                "trailer"};
-  return std::none_of(kDropped.begin(), kDropped.end(),
-                      [&](std::string_view d) { return iequals(d, name); });
+  return !one_of(kDropped, name);
 }
 
 }  // namespace archipel::proxy
