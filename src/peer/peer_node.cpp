@@ -328,6 +328,22 @@ class PeerNodeImpl final : public std::enable_shared_from_this<PeerNodeImpl> {
     }
   }
 
+  awaitable<std::optional<RpcError>> stream_closed(std::shared_ptr<StreamState> s) {
+    const auto cs = co_await asio::this_coro::cancellation_state;
+    for (;;) {
+      if (s->error) {
+        co_return *s->error;
+      }
+      if (s->ended()) {
+        co_return std::nullopt;
+      }
+      co_await s->recv_wake.async_wait(use_nothrow);
+      if (cancelled(cs) && !s->ended()) {
+        co_return RpcError{RpcCode::kCancelled, "the waiter gave up"};
+      }
+    }
+  }
+
   // Ends a stream with an error: wakes its waiters, forgets it, and tells the peer when
   // `notify` (not when the peer told us, nor when the connection is gone).
   void fail(const std::shared_ptr<StreamState>& s, RpcError why, bool notify) {
@@ -396,6 +412,7 @@ class PeerNodeImpl final : public std::enable_shared_from_this<PeerNodeImpl> {
   void forget_if_ended(const std::shared_ptr<StreamState>& s) {
     if (s->local_done && s->remote_done) {
       s->deadline.cancel();
+      s->recv_wake.cancel();  // closed() waits on it
       if (auto c = s->connection.lock()) {
         (s->opener ? c->opened_ : c->accepted_).erase(s->id);
       }
@@ -886,6 +903,11 @@ class StreamHandle final : public PeerStream {
 
   awaitable<RpcResult<std::optional<Bytes>>> receive() override {
     co_return co_await asio::co_spawn(node_->strand(), node_->stream_receive(state_),
+                                      asio::use_awaitable);
+  }
+
+  awaitable<std::optional<RpcError>> closed() override {
+    co_return co_await asio::co_spawn(node_->strand(), node_->stream_closed(state_),
                                       asio::use_awaitable);
   }
 

@@ -241,6 +241,40 @@ TEST_F(Streams, ACancelledCallerCancelsTheHandlersStream) {
   EXPECT_EQ(seen.get(), RpcCode::kCancelled);
 }
 
+TEST_F(Streams, AHandlerLearnsFromClosedThatTheOpenerLetGoBeforeTheEnd) {
+  std::promise<std::optional<RpcError>> handler_saw;
+  paris_->handle("watch", [&](std::shared_ptr<PeerStream> s, Bytes) -> awaitable<void> {
+    co_await s->send(bytes_of("first event"));
+    handler_saw.set_value(co_await s->closed());  // its stream stays open: nothing more is sent
+  });
+  // The opener's half ends with its request (open's default): only a reset can say it left.
+  auto opened = run_on(io_, nantes_->open("paris", "watch", {}, 0ms));
+  ASSERT_TRUE(opened && *opened);
+  std::shared_ptr<PeerStream> stream = std::move(**opened);
+  auto first = run_on(io_, stream->receive());
+  ASSERT_TRUE(first && *first && **first);
+  EXPECT_EQ(text_of(***first), "first event");
+  stream.reset();  // lets go before the end
+  auto seen = handler_saw.get_future();
+  ASSERT_EQ(seen.wait_for(10s), std::future_status::ready);
+  const std::optional<RpcError> why = seen.get();
+  ASSERT_TRUE(why);
+  EXPECT_EQ(why->code, RpcCode::kCancelled);
+}
+
+TEST_F(Streams, ClosedIsCleanOnceBothHalvesEnded) {
+  std::promise<std::optional<RpcError>> handler_saw;
+  paris_->handle("once", [&](std::shared_ptr<PeerStream> s, Bytes) -> awaitable<void> {
+    co_await s->send(bytes_of("the answer"), true);
+    handler_saw.set_value(co_await s->closed());
+  });
+  auto answer = call(*nantes_, "paris", "once", "");
+  ASSERT_TRUE(answer) << answer.error().message;
+  auto seen = handler_saw.get_future();
+  ASSERT_EQ(seen.wait_for(10s), std::future_status::ready);
+  EXPECT_FALSE(seen.get());
+}
+
 TEST_F(Streams, AStalledLinkFailsStreamsWhenThePeerIsDown) {
   paris_->handle("hang", [](std::shared_ptr<PeerStream> s, Bytes) -> awaitable<void> {
     co_await s->receive();  // waits for the opener, who sends nothing more

@@ -65,6 +65,12 @@ class PeerStream {
   /// Errors: the stream's reset reason.
   virtual boost::asio::awaitable<RpcResult<std::optional<Bytes>>> receive() = 0;
 
+  /// Waits until the stream is over: both halves ended (std::nullopt) or it was reset (the
+  /// reason). A site serving a request whose opener ended its half with it learns this way
+  /// that nobody waits for the rest of the answer (the opener resets the stream when it lets
+  /// go early). A cancelled wait returns kCancelled and leaves the stream as it is.
+  virtual boost::asio::awaitable<std::optional<RpcError>> closed() = 0;
+
   /// Ends the stream both ways at once; the other side's pending and next calls return `why`.
   virtual void reset(RpcError why) = 0;
 };
