@@ -229,6 +229,12 @@ awaitable<SiteResult<std::unique_ptr<Answer>>> send_remote(peer::PeerNode& node,
     }
   }
   if (head.complete()) {
+    // The declared length is the body's, but for HEAD, whose answer has none: anything else
+    // would have the client wait for bytes that never come.
+    if (head.has_length() && head.length() != head.body().size() && request.method != "HEAD") {
+      co_return SiteFailure{site + ": malformed answer (" + std::to_string(head.body().size()) +
+                            " bytes of a body of " + std::to_string(head.length()) + ")"};
+    }
     auto whole =
         complete_answer(head.status(), std::move(headers), std::move(*head.mutable_body()));
     if (head.has_length()) {

@@ -6,6 +6,7 @@
 #include "archipel/proxy/remote.hpp"
 
 #include "peer/two_sites.hpp"
+#include "proxy.pb.h"
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -153,6 +154,27 @@ TEST_F(Remote, AHeadRequestsAnswerKeepsItsDeclaredLengthWithoutABody) {
   auto body = run_on(io_, read_body(***answer, 1024));
   ASSERT_TRUE(body && *body);
   EXPECT_EQ(**body, "");
+}
+
+TEST_F(Remote, AWholeAnswerShorterThanItsDeclaredLengthIsRefusedAsMalformed) {
+  // A site that runs something else than archipel's kube.request, or a broken one.
+  paris_->handle(std::string(kKubeMethod),
+                 [](std::shared_ptr<peer::PeerStream> s, peer::Bytes) -> awaitable<void> {
+                   wire::KubeAnswerHead head;
+                   head.set_status(200);
+                   head.set_has_length(true);
+                   head.set_length(100);
+                   head.set_complete(true);
+                   head.set_body("short");
+                   peer::Bytes message(head.ByteSizeLong());
+                   head.SerializeToArray(message.data(), static_cast<int>(message.size()));
+                   co_await s->send(std::move(message), true);
+                 });
+  auto answer = run_on(io_, send_remote(*nantes_, "paris", get("/api/v1/configmaps")));
+  ASSERT_TRUE(answer);
+  ASSERT_FALSE(*answer);
+  EXPECT_NE((*answer).error().message.find("malformed answer"), std::string::npos)
+      << (*answer).error().message;
 }
 
 TEST_F(Remote, AStreamedAnswerIsAbortedOnTheServingSiteWhenTheReceivingSiteLetsGo) {
