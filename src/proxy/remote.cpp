@@ -9,6 +9,8 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <optional>
+
 namespace archipel::proxy {
 namespace {
 
@@ -27,6 +29,88 @@ peer::Bytes to_bytes(const google::protobuf::MessageLite& m) {
 
 peer::Bytes to_bytes(std::string_view s) {
   return peer::Bytes(s.begin(), s.end());
+}
+
+// The kube.request messages to and from the wire, in plain functions: the protobuf messages
+// stay out of the coroutines' frames, and bodies are moved, not copied, where they can be.
+peer::Bytes encode_call(const ForwardRequest& request) {
+  wire::KubeCall call;
+  call.set_method(request.method);
+  call.set_target(request.target);
+  for (const auto& [name, value] : request.headers) {
+    auto* h = call.add_headers();
+    h->set_name(name);
+    h->set_value(value);
+  }
+  call.set_body(request.body);
+  call.set_timeout_ms(static_cast<std::uint32_t>(request.timeout.count()));
+  return to_bytes(call);
+}
+
+std::optional<ForwardRequest> decode_call(const peer::Bytes& bytes) {
+  wire::KubeCall call;
+  if (!call.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return std::nullopt;
+  }
+  ForwardRequest forward;
+  forward.method = call.method();
+  forward.target = call.target();
+  for (const auto& h : call.headers()) {
+    if (forwarded_request_header(h.name())) {
+      forward.headers.emplace_back(h.name(), h.value());
+    }
+  }
+  forward.body = std::move(*call.mutable_body());
+  forward.timeout = std::chrono::milliseconds(call.timeout_ms());
+  return forward;
+}
+
+// The head of `a`, with `whole_body` when the answer goes back in one message.
+peer::Bytes encode_head(const Answer& a, std::optional<std::string> whole_body) {
+  wire::KubeAnswerHead head;
+  head.set_status(a.status);
+  for (const auto& [name, value] : a.headers) {
+    auto* h = head.add_headers();
+    h->set_name(name);
+    h->set_value(value);
+  }
+  if (a.length) {
+    head.set_has_length(true);
+    head.set_length(*a.length);
+  }
+  if (whole_body) {
+    head.set_complete(true);
+    head.set_body(std::move(*whole_body));
+  }
+  return to_bytes(head);
+}
+
+struct RemoteHead {
+  unsigned status = 0;
+  Headers headers;  // the forwarded ones
+  std::optional<std::uint64_t> length;
+  bool complete = false;
+  std::string body;  // when complete
+};
+
+std::optional<RemoteHead> decode_head(const peer::Bytes& bytes) {
+  wire::KubeAnswerHead head;
+  if (!head.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return std::nullopt;
+  }
+  RemoteHead out;
+  out.status = head.status();
+  for (const auto& h : head.headers()) {
+    if (forwarded_response_header(h.name())) {
+      out.headers.emplace_back(h.name(), h.value());
+    }
+  }
+  if (head.has_length()) {
+    out.length = head.length();
+  }
+  out.complete = head.complete();
+  out.body = std::move(*head.mutable_body());
+  return out;
 }
 
 SiteFailure failure(const std::string& site, const peer::RpcError& e) {
@@ -85,46 +169,21 @@ awaitable<void> abort_when_dropped(std::shared_ptr<peer::PeerStream> stream,
   }
 }
 
-void set_head(wire::KubeAnswerHead& head, const Answer& a) {
-  head.set_status(a.status);
-  for (const auto& [name, value] : a.headers) {
-    auto* h = head.add_headers();
-    h->set_name(name);
-    h->set_value(value);
-  }
-  if (a.length) {
-    head.set_has_length(true);
-    head.set_length(*a.length);
-  }
-}
-
 // Runs on its own strand, with a watcher that aborts the cluster's answer when the receiving
 // site gives up on the stream (its client left a watch).
 awaitable<void> serve_one(std::shared_ptr<Upstream> upstream,
                           std::shared_ptr<peer::PeerStream> stream, peer::Bytes request) {
-  wire::KubeCall call;
-  if (!call.ParseFromArray(request.data(), static_cast<int>(request.size()))) {
+  std::optional<ForwardRequest> forward = decode_call(request);
+  if (!forward) {
     stream->reset({peer::RpcCode::kFailed, "malformed kube.request"});
     co_return;
   }
-  ForwardRequest forward;
-  forward.method = call.method();
-  forward.target = call.target();
-  for (const auto& h : call.headers()) {
-    if (forwarded_request_header(h.name())) {
-      forward.headers.emplace_back(h.name(), h.value());
-    }
-  }
-  forward.body = call.body();
-  forward.timeout = std::chrono::milliseconds(call.timeout_ms());
-  auto answer = co_await upstream->send(std::move(forward));
+  auto answer = co_await upstream->send(*forward);
   if (!answer) {
     stream->reset({peer::RpcCode::kFailed, answer.error().message});
     co_return;
   }
   auto& a = **answer;
-  wire::KubeAnswerHead head;
-  set_head(head, a);
   if (a.length && *a.length <= kWholeAnswerBytes) {
     // Not a stream: the body follows the head at once, and is bounded by the request's timeout.
     auto body = co_await read_body(a, static_cast<std::size_t>(*a.length));
@@ -132,9 +191,7 @@ awaitable<void> serve_one(std::shared_ptr<Upstream> upstream,
       stream->reset({peer::RpcCode::kFailed, body.error().message});
       co_return;
     }
-    head.set_complete(true);
-    head.set_body(std::move(*body));
-    peer::Bytes whole = to_bytes(head);
+    peer::Bytes whole = encode_head(a, std::move(*body));
     (void)co_await stream->send(std::move(whole), true);
     co_return;
   }
@@ -143,7 +200,7 @@ awaitable<void> serve_one(std::shared_ptr<Upstream> upstream,
                  asio::detached);
   // Messages are named before they are sent: GCC 12 destroys a temporary built in a co_await
   // operand under a conditional twice.
-  peer::Bytes head_message = to_bytes(head);
+  peer::Bytes head_message = encode_head(a, std::nullopt);
   auto head_sent = co_await stream->send(std::move(head_message));
   if (!head_sent) {
     *done = true;
@@ -194,21 +251,11 @@ void serve_remote_requests(peer::PeerNode& node, std::shared_ptr<Upstream> upstr
 
 awaitable<SiteResult<std::unique_ptr<Answer>>> send_remote(peer::PeerNode& node, std::string site,
                                                            ForwardRequest request) {
-  wire::KubeCall call;
-  call.set_method(request.method);
-  call.set_target(request.target);
-  for (const auto& [name, value] : request.headers) {
-    auto* h = call.add_headers();
-    h->set_name(name);
-    h->set_value(value);
-  }
-  call.set_body(request.body);
-  call.set_timeout_ms(static_cast<std::uint32_t>(request.timeout.count()));
   const std::chrono::milliseconds deadline =
       request.timeout.count() > 0 ? request.timeout + kStreamSlack : std::chrono::milliseconds(0);
   // Our half ends with the request. Dropping the stream before the answer's end resets it,
   // which is how the other site learns that nobody waits for the answer any more.
-  peer::Bytes request_message = to_bytes(call);
+  peer::Bytes request_message = encode_call(request);
   auto stream = co_await node.open(site, std::string(kKubeMethod), std::move(request_message),
                                    deadline, true);
   if (!stream) {
@@ -218,36 +265,30 @@ awaitable<SiteResult<std::unique_ptr<Answer>>> send_remote(peer::PeerNode& node,
   if (!first) {
     co_return failure(site, first.error());
   }
-  wire::KubeAnswerHead head;
-  if (!*first || !head.ParseFromArray((*first)->data(), static_cast<int>((*first)->size()))) {
+  std::optional<RemoteHead> head;
+  if (*first) {
+    head = decode_head(**first);
+  }
+  if (!head) {
     co_return SiteFailure{site + ": malformed answer"};
   }
-  Headers headers;
-  for (const auto& h : head.headers()) {
-    if (forwarded_response_header(h.name())) {
-      headers.emplace_back(h.name(), h.value());
-    }
-  }
-  if (head.complete()) {
+  if (head->complete) {
     // The declared length is the body's, but for HEAD, whose answer has none: anything else
     // would have the client wait for bytes that never come.
-    if (head.has_length() && head.length() != head.body().size() && request.method != "HEAD") {
-      co_return SiteFailure{site + ": malformed answer (" + std::to_string(head.body().size()) +
-                            " bytes of a body of " + std::to_string(head.length()) + ")"};
+    if (head->length && *head->length != head->body.size() && request.method != "HEAD") {
+      co_return SiteFailure{site + ": malformed answer (" + std::to_string(head->body.size()) +
+                            " bytes of a body of " + std::to_string(*head->length) + ")"};
     }
-    auto whole =
-        complete_answer(head.status(), std::move(headers), std::move(*head.mutable_body()));
-    if (head.has_length()) {
-      whole->length = head.length();  // a HEAD request's answer declares a length without a body
+    auto whole = complete_answer(head->status, std::move(head->headers), std::move(head->body));
+    if (head->length) {
+      whole->length = head->length;  // a HEAD request's answer declares a length without a body
     }
     co_return whole;
   }
   auto answer = std::make_unique<RemoteAnswer>(site, std::move(*stream));
-  answer->status = head.status();
-  answer->headers = std::move(headers);
-  if (head.has_length()) {
-    answer->length = head.length();
-  }
+  answer->status = head->status;
+  answer->headers = std::move(head->headers);
+  answer->length = head->length;
   co_return std::unique_ptr<Answer>(std::move(answer));
 }
 
