@@ -36,9 +36,7 @@ for s in "${sites[@]}"; do wait_http "http://127.0.0.1:${api[$s]}/healthz"; done
 
 # One ConfigMap per site, named alike.
 for s in "${sites[@]}"; do
-  curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' \
-    --data '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"bench"},"data":{"k":"v"}}' \
-    "http://127.0.0.1:${cluster[$s]}/api/v1/namespaces/default/configmaps"
+  create_bench_configmap "${cluster[$s]}"
 done
 # Wait until paris sees both peers connected.
 for _ in $(seq 200); do
@@ -47,13 +45,7 @@ for _ in $(seq 200); do
   sleep 0.05
 done
 
-nginx_port=$(free_port)
-nginx_conf "$tmp/nginx.conf" "$nginx_port" "${cluster[paris]}" "${NGINX_WORKERS:-2}"
-nginx -c "$tmp/nginx.conf" &
-pids+=($!)
-nginx_pid=$!
-wait_http "http://127.0.0.1:$nginx_port/version"
-nginx_workers=$(pgrep -P "$nginx_pid" | tr '\n' ' ')
+start_nginx "${cluster[paris]}"
 
 # CPU time (user + system, clock ticks) of processes, all their threads.
 cpu_ticks() { local p; for p in "$@"; do cat /proc/"$p"/task/*/stat; done | awk '{t += $14 + $15} END {print t + 0}'; }

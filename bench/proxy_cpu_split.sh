@@ -25,16 +25,8 @@ wait_http "http://127.0.0.1:${cluster[paris]}/version"
 pids+=($!)
 site_pid=$!
 wait_http "http://127.0.0.1:${api[paris]}/healthz"
-curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' \
-  --data '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"bench"},"data":{"k":"v"}}' \
-  "http://127.0.0.1:${cluster[paris]}/api/v1/namespaces/default/configmaps"
-nginx_port=$(free_port)
-nginx_conf "$tmp/nginx.conf" "$nginx_port" "${cluster[paris]}" "${NGINX_WORKERS:-2}"
-nginx -c "$tmp/nginx.conf" &
-pids+=($!)
-nginx_pid=$!
-wait_http "http://127.0.0.1:$nginx_port/version"
-nginx_workers=$(pgrep -P "$nginx_pid" | tr '\n' ' ')
+create_bench_configmap "${cluster[paris]}"
+start_nginx "${cluster[paris]}"
 
 # ticks FIELD PID...: clock ticks of all the processes' threads (14: user, 15: system).
 ticks() {

@@ -19,9 +19,7 @@ pids+=($!)
 federation_config paris "{mode: external, url: \"http://127.0.0.1:${cluster[paris]}\"}" "log: {level: warn}"
 wait_http "http://127.0.0.1:${cluster[paris]}/version"
 path=/api/v1/namespaces/default/configmaps/bench
-curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' \
-  --data '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"bench"},"data":{"k":"v"}}' \
-  "http://127.0.0.1:${cluster[paris]}/api/v1/namespaces/default/configmaps"
+create_bench_configmap "${cluster[paris]}"
 
 nginx_port=$(free_port)
 nginx_conf "$tmp/nginx.conf" "$nginx_port" "${cluster[paris]}" 1 "master_process off;"
